@@ -1,0 +1,141 @@
+// store: where records go. The interface is shaped for every backend we plan
+// (SQLite now, Cassandra next): writes arrive as self-contained batches, each
+// applied atomically and idempotently, so a batch can be retried or replayed
+// after a crash without double counting.
+//
+// Idempotency contract. Every packet record has a key (source id, frame
+// index): the capture it came from, identified by content fingerprint, and
+// its 0-based frame index in that capture. A backend stores at most one record
+// per key. Each batch also advances the source's ledger entry
+// (`frames_through`): after write() returns ok, every frame with a lower index
+// is accounted for, and begin_source() of the same capture later reports it,
+// so re-reading resumes past what is stored and never counts a frame twice.
+// Roll-ups are derived by the backend from the packet records of the same
+// batch, inside the same atomic write.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ta/common/address.hpp"
+#include "ta/common/time.hpp"
+
+namespace ta::store {
+
+// Errors from a backend: one line, names what failed. Backends never throw.
+struct Status {
+  bool ok = true;
+  std::string message;
+  static Status success() { return {}; }
+  static Status failure(std::string msg) { return {false, std::move(msg)}; }
+  explicit operator bool() const noexcept { return ok; }
+};
+
+struct PacketRecord {
+  TimeUs ts_us = 0;
+  std::uint64_t frame = 0;     // 0-based frame index within the source
+  IpAddress dst;
+  std::uint16_t dst_port = 0;  // 0 when the packet has no ports (ICMP, later fragments)
+  std::uint8_t protocol = 0;
+  std::uint32_t bytes = 0;
+  std::uint32_t endpoint = 0;  // index into Batch::endpoints
+};
+
+struct LearntAddress {
+  IpAddress address;
+  std::uint32_t name = 0;      // index into Batch::endpoints
+  TimeUs when = 0;
+};
+
+struct SourceInfo {
+  std::string fingerprint;     // content fingerprint (hex); the identity
+  std::string path;            // for people; not part of the identity
+};
+
+struct SourceState {
+  std::int64_t id = 0;         // backend's id for the source
+  std::uint64_t frames_done = 0; // frames already accounted for
+  bool complete = false;
+};
+
+struct Batch {
+  std::int64_t source_id = 0;
+  // Batch-local names: "" is the unresolved endpoint. Records and learnt
+  // addresses refer to names by index.
+  std::vector<std::string> endpoints;
+  std::vector<PacketRecord> packets;
+  std::vector<LearntAddress> learnt;
+  std::uint64_t frames_through = 0; // ledger position after this batch
+  bool source_complete = false;
+
+  void clear() {
+    endpoints.clear();
+    packets.clear();
+    learnt.clear();
+    frames_through = 0;
+    source_complete = false;
+  }
+};
+
+struct TimeRange {
+  std::optional<TimeUs> since; // inclusive
+  std::optional<TimeUs> until; // exclusive
+};
+
+struct EndpointSummary {
+  std::string endpoint;
+  std::uint64_t packets = 0;
+  std::uint64_t bytes = 0;
+  TimeUs first_seen = 0;
+  TimeUs last_seen = 0;
+  std::vector<std::string> addresses; // sorted, canonical text
+};
+
+struct PacketRow {
+  std::string endpoint;
+  TimeUs ts_us = 0;
+  std::string address;
+  std::uint16_t port = 0;
+  std::uint8_t protocol = 0;
+  std::uint32_t bytes = 0;
+};
+
+struct AddressRow {
+  std::string address;
+  std::string name;
+  TimeUs first_learnt = 0;
+  TimeUs last_learnt = 0;
+};
+
+class Store {
+public:
+  virtual ~Store() = default;
+
+  // Registers (or finds) a source and says how far a previous ingest got.
+  [[nodiscard]] virtual Status begin_source(const SourceInfo &info, SourceState &state) = 0;
+  // All of the batch or none of it; idempotent under replay.
+  [[nodiscard]] virtual Status write(const Batch &batch) = 0;
+
+  // The persisted address table, least recently learnt first, for reloading.
+  [[nodiscard]] virtual Status load_addresses(
+      const std::function<void(const IpAddress &, std::string_view name, TimeUs first,
+                               TimeUs last)> &fn) = 0;
+
+  [[nodiscard]] virtual Status query_endpoints(const TimeRange &range,
+                                               std::vector<EndpointSummary> &out) = 0;
+  // Most recent first. limit 0 = no limit.
+  [[nodiscard]] virtual Status query_packets(std::string_view endpoint, std::size_t limit,
+                                             std::vector<PacketRow> &out) = 0;
+  [[nodiscard]] virtual Status query_addresses(std::vector<AddressRow> &out) = 0;
+};
+
+// A backend that stores nothing and answers every query empty: the whole
+// pipeline runs, nothing is kept (`--store none`, benchmarks).
+[[nodiscard]] std::unique_ptr<Store> make_null_store();
+
+} // namespace ta::store
