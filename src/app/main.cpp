@@ -1,1 +1,50 @@
-int main() { return 0; }
+#include <cstdio>
+
+#include "commands.hpp"
+
+int main(int argc, char **argv) {
+  using namespace ta::app;
+  CLI::App app{"traffic-analyzer: which hosts a machine talks to, how much and when"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(TA_VERSION));
+
+  AnalyzeArgs analyze;
+  add_analyze(app, analyze);
+  QueryArgs query;
+  CLI::App *q_endpoints = nullptr;
+  CLI::App *q_packets = nullptr;
+  CLI::App *q_addresses = nullptr;
+  add_query(app, query, q_endpoints, q_packets, q_addresses);
+  GenerateArgs generate;
+  add_generate(app, generate);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp &e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp &e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion &e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError &e) {
+    std::fprintf(stderr, "traffic-analyzer: %s (see --help)\n", e.what());
+    return kExitBadInput;
+  }
+
+  if (app.got_subcommand("analyze")) {
+    return run_analyze(analyze);
+  }
+  if (app.got_subcommand("generate")) {
+    return run_generate(generate);
+  }
+  if (q_endpoints->parsed()) {
+    return run_query_endpoints(query);
+  }
+  if (q_packets->parsed()) {
+    return run_query_packets(query);
+  }
+  if (q_addresses->parsed()) {
+    return run_query_addresses(query);
+  }
+  return kExitBadInput;
+}

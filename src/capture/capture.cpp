@@ -1,1 +1,194 @@
-// placeholder
+#include "ta/capture/capture.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include <pcap/pcap.h>
+
+namespace ta::capture {
+
+struct FileReader::Impl {
+  pcap_t *pcap = nullptr;
+  ~Impl() {
+    if (pcap != nullptr) {
+      pcap_close(pcap);
+    }
+  }
+};
+
+std::unique_ptr<FileReader> FileReader::open(const std::string &path, std::string &error) {
+  std::array<char, PCAP_ERRBUF_SIZE> errbuf{};
+  // Ask libpcap for µs precision: it scales nanosecond pcap/pcapng
+  // timestamps down (truncating), so every source has one time unit.
+  pcap_t *p = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_MICRO,
+                                                      errbuf.data());
+  if (p == nullptr) {
+    error = path + ": not a readable capture file (" + errbuf.data() + ")";
+    return nullptr;
+  }
+  std::unique_ptr<FileReader> r(new FileReader());
+  r->impl_ = std::make_unique<Impl>();
+  r->impl_->pcap = p;
+  r->path_ = path;
+  return r;
+}
+
+FileReader::~FileReader() = default;
+
+std::uint32_t FileReader::link_type() const noexcept {
+  // pcap_datalink returns the DLT_ value; the file carries LINKTYPE_ values
+  // and libpcap maps a few of them (LINKTYPE_RAW 101 -> DLT_RAW 12 or 14 on
+  // some platforms). Undo that so callers see the file's LINKTYPE_.
+  const int dlt = pcap_datalink(impl_->pcap);
+  switch (dlt) {
+  case DLT_RAW:
+    return 101;
+#ifdef DLT_LOOP
+  case DLT_LOOP:
+    return 108;
+#endif
+  default:
+    return static_cast<std::uint32_t>(dlt);
+  }
+}
+
+std::uint32_t FileReader::snaplen() const noexcept {
+  return static_cast<std::uint32_t>(pcap_snapshot(impl_->pcap));
+}
+
+ReadStatus FileReader::next(Frame &out) noexcept {
+  pcap_pkthdr *hdr = nullptr;
+  const u_char *data = nullptr;
+  const int rc = pcap_next_ex(impl_->pcap, &hdr, &data);
+  if (rc == 1) {
+    ++frames_;
+    out.ts_us = static_cast<TimeUs>(hdr->ts.tv_sec) * 1'000'000 + hdr->ts.tv_usec;
+    out.wire_length = hdr->len;
+    out.data = Bytes(reinterpret_cast<const std::byte *>(data), hdr->caplen);
+    return ReadStatus::frame;
+  }
+  if (rc == PCAP_ERROR_BREAK) {
+    return ReadStatus::end;
+  }
+  // A truncated or corrupt record. libpcap names the problem; we add where.
+  long offset = -1;
+  if (FILE *f = pcap_file(impl_->pcap); f != nullptr) {
+    offset = std::ftell(f);
+  }
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "%s: capture damaged after frame %llu (byte offset %ld): %s",
+                path_.c_str(), static_cast<unsigned long long>(frames_), offset,
+                pcap_geterr(impl_->pcap));
+  error_ = buf;
+  return ReadStatus::error;
+}
+
+struct PcapWriter::Impl {
+  pcap_t *dead = nullptr;
+  pcap_dumper_t *dumper = nullptr;
+  ~Impl() {
+    if (dumper != nullptr) {
+      pcap_dump_close(dumper);
+    }
+    if (dead != nullptr) {
+      pcap_close(dead);
+    }
+  }
+};
+
+std::unique_ptr<PcapWriter> PcapWriter::open(const std::string &path, std::uint32_t link_type,
+                                             std::uint32_t snaplen, std::string &error) {
+  std::unique_ptr<PcapWriter> w(new PcapWriter());
+  w->impl_ = std::make_unique<Impl>();
+  // pcap_open_dead takes a DLT_ value; LINKTYPE_RAW (101) is the one common
+  // type whose DLT_ differs, and libpcap writes it back as 101.
+  const int dlt = link_type == 101 ? DLT_RAW : static_cast<int>(link_type);
+  w->impl_->dead = pcap_open_dead_with_tstamp_precision(dlt, static_cast<int>(snaplen),
+                                                        PCAP_TSTAMP_PRECISION_MICRO);
+  if (w->impl_->dead == nullptr) {
+    error = path + ": cannot create a capture of link type " + std::to_string(link_type);
+    return nullptr;
+  }
+  w->impl_->dumper = pcap_dump_open(w->impl_->dead, path.c_str());
+  if (w->impl_->dumper == nullptr) {
+    error = path + ": cannot write (" + pcap_geterr(w->impl_->dead) + ")";
+    return nullptr;
+  }
+  return w;
+}
+
+PcapWriter::~PcapWriter() = default;
+
+void PcapWriter::write(TimeUs ts_us, Bytes data, std::uint32_t wire_length) noexcept {
+  pcap_pkthdr hdr{};
+  hdr.ts.tv_sec = static_cast<time_t>(ts_us / 1'000'000);
+  hdr.ts.tv_usec = static_cast<suseconds_t>(ts_us % 1'000'000);
+  hdr.caplen = static_cast<bpf_u_int32>(data.size());
+  hdr.len = wire_length != 0 ? wire_length : static_cast<bpf_u_int32>(data.size());
+  pcap_dump(reinterpret_cast<u_char *>(impl_->dumper), &hdr,
+            reinterpret_cast<const u_char *>(data.data()));
+}
+
+bool PcapWriter::close(std::string &error) {
+  if (impl_->dumper == nullptr) {
+    return true;
+  }
+  const bool flushed = pcap_dump_flush(impl_->dumper) == 0;
+  FILE *f = pcap_dump_file(impl_->dumper);
+  const bool ok = flushed && f != nullptr && std::ferror(f) == 0;
+  pcap_dump_close(impl_->dumper);
+  impl_->dumper = nullptr;
+  if (!ok) {
+    error = std::string("capture write failed: ") + std::strerror(errno);
+  }
+  return ok;
+}
+
+std::string fingerprint_file(const std::string &path, std::string &error) {
+  FILE *f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    error = path + ": " + std::strerror(errno);
+    return {};
+  }
+  // FNV-1a 64 over (size, first 64 KiB, last 64 KiB). Captures begin with
+  // distinct timestamps, so this tells different captures apart; it is an
+  // identity, not a defence against someone forging a collision.
+  constexpr std::size_t kChunk = 64 * 1024;
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  auto mix = [&h](const unsigned char *p, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      h ^= p[i];
+      h *= 0x100000001b3ULL;
+    }
+  };
+  std::fseek(f, 0, SEEK_END);
+  const long size = std::ftell(f);
+  std::fseek(f, 0, SEEK_SET);
+  mix(reinterpret_cast<const unsigned char *>(&size), sizeof size);
+  std::vector<unsigned char> buf(kChunk);
+  std::size_t n = std::fread(buf.data(), 1, kChunk, f);
+  mix(buf.data(), n);
+  if (size > static_cast<long>(kChunk)) {
+    std::fseek(f,
+               -static_cast<long>(
+                   std::min<long>(size - static_cast<long>(kChunk), static_cast<long>(kChunk))),
+               SEEK_END);
+    n = std::fread(buf.data(), 1, kChunk, f);
+    mix(buf.data(), n);
+  }
+  const bool bad = std::ferror(f) != 0;
+  std::fclose(f);
+  if (bad || size < 0) {
+    error = path + ": read error while fingerprinting";
+    return {};
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
+  return hex;
+}
+
+} // namespace ta::capture

@@ -1,8 +1,8 @@
 #include "ta/common/address.hpp"
 
-#include <arpa/inet.h>
-
 #include <charconv>
+
+#include <arpa/inet.h>
 
 namespace ta {
 

@@ -73,9 +73,9 @@ std::optional<TimeUs> parse_time(std::string_view s) {
   unsigned h = 0;
   unsigned mi = 0;
   unsigned se = 0;
-  if ((s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !read_fixed(s, 11, 2, h) ||
-      s.size() < 19 || s[13] != ':' || !read_fixed(s, 14, 2, mi) || s[16] != ':' ||
-      !read_fixed(s, 17, 2, se) || h > 23 || mi > 59 || se > 60) {
+  if ((s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !read_fixed(s, 11, 2, h) || s.size() < 19 ||
+      s[13] != ':' || !read_fixed(s, 14, 2, mi) || s[16] != ':' || !read_fixed(s, 17, 2, se) ||
+      h > 23 || mi > 59 || se > 60) {
     return std::nullopt;
   }
   secs += h * 3600 + mi * 60 + se;

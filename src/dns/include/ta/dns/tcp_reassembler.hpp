@@ -2,11 +2,26 @@
 // is preceded by a 2-byte length; a message may span segments and a segment
 // may carry several messages. Segments are taken in sequence order per
 // connection direction; a gap (lost or out-of-order segment) drops that
-// direction's partial message and resynchronises at the next SYN, or never
-// (counted). Retransmitted bytes already consumed are skipped.
+// direction's partial message (counted) and resynchronises at the segment
+// after the gap, taken to start a new [length][message] unit (true when the
+// lost data ended on a message boundary; otherwise what follows is garbage
+// the parser rejects). Retransmitted bytes already consumed are skipped.
+// Sequence numbers compare in serial arithmetic (wrap at 2^32 is fine).
 //
-// Memory is bounded: at most max_flows directions are tracked (oldest evicted,
-// counted) and at most max_buffered_bytes of partial messages are held in all.
+// A direction's expected sequence number comes from the first segment seen:
+// ISN + 1 for a SYN, else that segment's seq (a capture joining mid-stream
+// assumes the segment starts a unit). A SYN on a known direction starts it
+// over. FIN or RST: the segment's complete messages are delivered, then the
+// direction is forgotten (its partial message dropped).
+//
+// Memory is bounded: at most max_flows directions are tracked (least recently
+// fed evicted, counted) and at most max_buffered_bytes of partial messages are
+// held in all. A message whose body would go over the byte bound is skipped
+// (counted as oversize) and the stream resynchronises after it.
+//
+// Allocation: none for a message whole in one segment (the sink sees the
+// payload itself); a message split across segments is copied into a buffer
+// of exactly its length, freed once delivered.
 #pragma once
 
 #include <cstddef>
@@ -30,9 +45,10 @@ struct TcpFlowKey {
 
 struct TcpReassemblerStats {
   std::uint64_t messages = 0;        // complete messages delivered
-  std::uint64_t gaps = 0;            // sequence gaps that dropped a partial message
+  std::uint64_t gaps = 0;            // sequence gaps (each drops any partial message)
   std::uint64_t flows_evicted = 0;   // directions dropped by the flow bound
-  std::uint64_t bytes_dropped = 0;   // partial-message bytes thrown away (gaps, evictions, FIN/RST)
+  std::uint64_t bytes_dropped = 0;   // partial-message bytes thrown away (gaps, evictions,
+                                     // FIN/RST, oversize messages' bytes as they are skipped)
   std::uint64_t oversize = 0;        // partial data over the buffer bound, dropped
 };
 

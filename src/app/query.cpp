@@ -1,0 +1,238 @@
+// `query endpoints|packets|addresses`: read what the store holds.
+#include <cstdio>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "ta/common/time.hpp"
+#include "ta/store/open.hpp"
+
+#include "commands.hpp"
+
+namespace ta::app {
+
+void add_query(CLI::App &app, QueryArgs &args, CLI::App *&endpoints, CLI::App *&packets,
+               CLI::App *&addresses) {
+  auto *q = app.add_subcommand("query", "Read what the store holds");
+  q->require_subcommand(1);
+  auto fmt_check = CLI::IsMember({"table", "json", "csv"});
+
+  endpoints = q->add_subcommand("endpoints", "Per-endpoint packets, bytes, first/last seen");
+  endpoints->add_option("--store", args.store, "sqlite:PATH or a bare PATH")->capture_default_str();
+  endpoints->add_option("--since", args.since, "From this time (RFC 3339, date, or epoch seconds)");
+  endpoints->add_option("--until", args.until, "Before this time (exclusive)");
+  endpoints->add_option("--format", args.format, "table, json or csv")
+      ->check(fmt_check)
+      ->capture_default_str();
+
+  packets = q->add_subcommand("packets", "Packet records of one endpoint, most recent first");
+  packets->add_option("--store", args.store, "sqlite:PATH or a bare PATH")->capture_default_str();
+  packets->add_option("--endpoint", args.endpoint, "Endpoint name (\"\" for unresolved)")
+      ->required();
+  packets->add_option("--limit", args.limit, "At most this many rows (0: all)")
+      ->capture_default_str();
+  packets->add_option("--format", args.format, "table, json or csv")
+      ->check(fmt_check)
+      ->capture_default_str();
+
+  addresses = q->add_subcommand("addresses", "The learnt address -> hostname table");
+  addresses->add_option("--store", args.store, "sqlite:PATH or a bare PATH")->capture_default_str();
+  addresses->add_option("--format", args.format, "table, json or csv")
+      ->check(fmt_check)
+      ->capture_default_str();
+}
+
+namespace {
+
+std::unique_ptr<store::Store> open_for_query(const QueryArgs &args) {
+  std::string err;
+  auto s = store::open_store(args.store, err);
+  if (!s) {
+    std::fprintf(stderr, "traffic-analyzer: %s\n", err.c_str());
+  }
+  return s;
+}
+
+// RFC 4180: quote every field that needs it; hostnames may hold any byte.
+std::string csv(std::string_view s) {
+  if (s.find_first_of(",\"\r\n") == std::string_view::npos) {
+    return std::string(s);
+  }
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') {
+      out += '"';
+    }
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+// Hostnames come off the wire: never let one rewrite the terminal.
+std::string printable(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c < 0x20 || c >= 0x7f) {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+void dump_json(const nlohmann::json &j) {
+  // Invalid UTF-8 in names is replaced, never an exception.
+  std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+}
+
+} // namespace
+
+int run_query_endpoints(const QueryArgs &args) {
+  store::TimeRange range;
+  if (!args.since.empty()) {
+    range.since = parse_time(args.since);
+    if (!range.since) {
+      std::fprintf(
+          stderr,
+          "traffic-analyzer: --since '%s' is not a time (RFC 3339, YYYY-MM-DD or epoch seconds)\n",
+          args.since.c_str());
+      return kExitBadInput;
+    }
+  }
+  if (!args.until.empty()) {
+    range.until = parse_time(args.until);
+    if (!range.until) {
+      std::fprintf(
+          stderr,
+          "traffic-analyzer: --until '%s' is not a time (RFC 3339, YYYY-MM-DD or epoch seconds)\n",
+          args.until.c_str());
+      return kExitBadInput;
+    }
+  }
+  auto s = open_for_query(args);
+  if (!s) {
+    return kExitBadInput;
+  }
+  std::vector<store::EndpointSummary> rows;
+  if (auto st = s->query_endpoints(range, rows); !st) {
+    std::fprintf(stderr, "traffic-analyzer: %s\n", st.message.c_str());
+    return kExitFailure;
+  }
+  if (args.format == "json") {
+    auto arr = nlohmann::json::array();
+    for (const auto &r : rows) {
+      arr.push_back({{"endpoint", r.endpoint},
+                     {"packets", r.packets},
+                     {"bytes", r.bytes},
+                     {"first_seen", format_rfc3339_us(r.first_seen)},
+                     {"last_seen", format_rfc3339_us(r.last_seen)},
+                     {"addresses", r.addresses}});
+    }
+    dump_json(arr);
+  } else if (args.format == "csv") {
+    std::cout << "endpoint,packets,bytes,first_seen,last_seen,addresses\n";
+    for (const auto &r : rows) {
+      std::string addrs;
+      for (const auto &a : r.addresses) {
+        addrs += (addrs.empty() ? "" : " ") + a;
+      }
+      std::cout << csv(r.endpoint) << ',' << r.packets << ',' << r.bytes << ','
+                << format_rfc3339_us(r.first_seen) << ',' << format_rfc3339_us(r.last_seen) << ','
+                << csv(addrs) << '\n';
+    }
+  } else {
+    std::printf("%-40s %12s %14s  %-27s  %-27s  %s\n", "ENDPOINT", "PACKETS", "BYTES", "FIRST SEEN",
+                "LAST SEEN", "ADDRESSES");
+    for (const auto &r : rows) {
+      std::string addrs;
+      for (const auto &a : r.addresses) {
+        addrs += (addrs.empty() ? "" : " ") + a;
+      }
+      std::printf("%-40s %12llu %14llu  %-27s  %-27s  %s\n",
+                  r.endpoint.empty() ? "(unresolved)" : printable(r.endpoint).c_str(),
+                  static_cast<unsigned long long>(r.packets),
+                  static_cast<unsigned long long>(r.bytes), format_rfc3339_us(r.first_seen).c_str(),
+                  format_rfc3339_us(r.last_seen).c_str(), addrs.c_str());
+    }
+  }
+  return kExitOk;
+}
+
+int run_query_packets(const QueryArgs &args) {
+  auto s = open_for_query(args);
+  if (!s) {
+    return kExitBadInput;
+  }
+  std::vector<store::PacketRow> rows;
+  if (auto st = s->query_packets(args.endpoint, args.limit, rows); !st) {
+    std::fprintf(stderr, "traffic-analyzer: %s\n", st.message.c_str());
+    return kExitFailure;
+  }
+  if (args.format == "json") {
+    auto arr = nlohmann::json::array();
+    for (const auto &r : rows) {
+      arr.push_back({{"endpoint", r.endpoint},
+                     {"timestamp", format_rfc3339_us(r.ts_us)},
+                     {"address", r.address},
+                     {"port", r.port},
+                     {"protocol", r.protocol},
+                     {"bytes", r.bytes}});
+    }
+    dump_json(arr);
+  } else if (args.format == "csv") {
+    std::cout << "endpoint,timestamp,address,port,protocol,bytes\n";
+    for (const auto &r : rows) {
+      std::cout << csv(r.endpoint) << ',' << format_rfc3339_us(r.ts_us) << ',' << r.address << ','
+                << r.port << ',' << int{r.protocol} << ',' << r.bytes << '\n';
+    }
+  } else {
+    std::printf("%-27s  %-39s %5s %5s %8s\n", "TIMESTAMP", "ADDRESS", "PORT", "PROTO", "BYTES");
+    for (const auto &r : rows) {
+      std::printf("%-27s  %-39s %5u %5u %8u\n", format_rfc3339_us(r.ts_us).c_str(),
+                  r.address.c_str(), unsigned{r.port}, unsigned{r.protocol}, r.bytes);
+    }
+  }
+  return kExitOk;
+}
+
+int run_query_addresses(const QueryArgs &args) {
+  auto s = open_for_query(args);
+  if (!s) {
+    return kExitBadInput;
+  }
+  std::vector<store::AddressRow> rows;
+  if (auto st = s->query_addresses(rows); !st) {
+    std::fprintf(stderr, "traffic-analyzer: %s\n", st.message.c_str());
+    return kExitFailure;
+  }
+  if (args.format == "json") {
+    auto arr = nlohmann::json::array();
+    for (const auto &r : rows) {
+      arr.push_back({{"address", r.address},
+                     {"name", r.name},
+                     {"first_learnt", format_rfc3339_us(r.first_learnt)},
+                     {"last_learnt", format_rfc3339_us(r.last_learnt)}});
+    }
+    dump_json(arr);
+  } else if (args.format == "csv") {
+    std::cout << "address,name,first_learnt,last_learnt\n";
+    for (const auto &r : rows) {
+      std::cout << r.address << ',' << csv(r.name) << ',' << format_rfc3339_us(r.first_learnt)
+                << ',' << format_rfc3339_us(r.last_learnt) << '\n';
+    }
+  } else {
+    std::printf("%-39s  %-40s  %-27s  %-27s\n", "ADDRESS", "NAME", "FIRST LEARNT", "LAST LEARNT");
+    for (const auto &r : rows) {
+      std::printf("%-39s  %-40s  %-27s  %-27s\n", r.address.c_str(), printable(r.name).c_str(),
+                  format_rfc3339_us(r.first_learnt).c_str(),
+                  format_rfc3339_us(r.last_learnt).c_str());
+    }
+  }
+  return kExitOk;
+}
+
+} // namespace ta::app

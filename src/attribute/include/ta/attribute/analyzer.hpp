@@ -1,0 +1,128 @@
+// attribute/analyzer: the per-packet pipeline, frame in -> record out, under
+// the attribution contract (BRIEF §2):
+//   decode -> DNS responses teach address->name (and mark their receiver as a
+//   local host) -> an outbound, non-DNS packet counts for the endpoint its
+//   destination was last taught as ("" when none) -> records go out in batches.
+//
+// Every frame ends in exactly one Outcome: `counted` or a named skip reason.
+// Nothing is dropped silently; stats() holds a counter per outcome and per
+// DNS parse error.
+//
+// The hot path (on_frame) does not allocate once batches have warmed up.
+// Single-threaded: one Analyzer per pipeline thread.
+#pragma once
+
+#include <array>
+#include <bitset>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ta/common/address.hpp"
+#include "ta/common/time.hpp"
+#include "ta/decode/decode.hpp"
+#include "ta/dns/address_table.hpp"
+#include "ta/dns/message.hpp"
+#include "ta/dns/tcp_reassembler.hpp"
+#include "ta/store/store.hpp"
+
+namespace ta::attribute {
+
+// Closed set; names are stable snake_case (metric label values). The decode
+// errors come first with the same names as decode::DecodeError.
+enum class Outcome : std::uint8_t {
+  counted = 0,
+  // decode::DecodeError values 1..count_-1 map to 1..: see outcome_of().
+  unsupported_link_type,
+  truncated_link_header,
+  not_ip,
+  truncated_ip_header,
+  bad_ip_version,
+  bad_ip_header_length,
+  bad_ip_total_length,
+  truncated_ipv6_extension,
+  truncated_l4_header,
+  bad_tcp_header_length,
+  // Well-formed frames that are not endpoint traffic:
+  dns,            // to or from port 53 (DNS is what teaches, not what counts)
+  not_outbound,   // source is not a local host (inbound, or before any DNS response)
+  port_filtered,  // destination port not in --ports
+  already_stored, // below the ledger position of a resumed source
+  count_
+};
+
+[[nodiscard]] std::string_view to_string(Outcome o) noexcept;
+
+struct Options {
+  std::vector<IpPrefix> local_nets; // empty: learn local hosts from DNS
+  std::vector<std::uint16_t> ports; // empty: every port counts
+  std::size_t dns_table_capacity = 1U << 20U;
+  std::size_t local_hosts_capacity = 4096;
+  std::size_t batch_records = 65536; // records (or learnt answers) per batch
+};
+
+struct Stats {
+  std::uint64_t frames = 0;
+  std::array<std::uint64_t, static_cast<std::size_t>(Outcome::count_)> outcomes{};
+  std::uint64_t bytes_counted = 0;
+  std::uint64_t unresolved = 0;         // counted under ""
+  std::uint64_t dns_responses = 0;      // parsed OK (any RCODE)
+  std::uint64_t dns_answers_learnt = 0; // address->name applied
+  std::array<std::uint64_t, static_cast<std::size_t>(dns::DnsError::count_)> dns_errors{};
+  std::uint64_t local_hosts_learnt = 0;
+  std::uint64_t local_hosts_evicted = 0;
+
+  [[nodiscard]] std::uint64_t outcome(Outcome o) const noexcept {
+    return outcomes[static_cast<std::size_t>(o)];
+  }
+};
+
+// What one endpoint did in this run (the analyze summary).
+struct EndpointRun {
+  std::uint64_t packets = 0;
+  std::uint64_t bytes = 0;
+  TimeUs first_seen = 0;
+  TimeUs last_seen = 0;
+};
+
+class Analyzer {
+public:
+  // Receives each sealed batch; must leave `batch` empty (reusable) on return.
+  using BatchSink = std::function<void(store::Batch &batch)>;
+
+  Analyzer(Options options, BatchSink sink);
+  ~Analyzer();
+  Analyzer(const Analyzer &) = delete;
+  Analyzer &operator=(const Analyzer &) = delete;
+
+  // Seeds the address table (a reloaded store, a previous run).
+  void preload_address(const IpAddress &address, std::string_view name, TimeUs when);
+
+  // Starts a source: frames with index < frames_done were stored before and
+  // only teach (DNS, local hosts); later frames produce records.
+  void begin_source(std::int64_t source_id, std::uint64_t frames_done);
+  // Hot path. `frame_index` counts every frame of the source from 0.
+  void on_frame(decode::LinkType link, std::uint64_t frame_index, TimeUs ts, Bytes frame) noexcept;
+  // Seals the last batch of the source (complete: the whole file was read).
+  void end_source(bool complete);
+  // Seals the current batch now (live sources flush on a timer).
+  void flush();
+
+  [[nodiscard]] const Stats &stats() const noexcept;
+  [[nodiscard]] const dns::AddressTable &table() const noexcept;
+  [[nodiscard]] const dns::TcpReassemblerStats &dns_tcp_stats() const noexcept;
+  [[nodiscard]] std::size_t local_host_count() const noexcept;
+  // Per endpoint ("" unresolved), for batches sealed so far.
+  [[nodiscard]] const std::map<std::string, EndpointRun> &run_summary() const noexcept;
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+} // namespace ta::attribute
