@@ -11,7 +11,7 @@ walks the frames in order and applies the contract:
   ip|ipv6 -> udp|tcp -> dns, so a DNS message quoted in an ICMP error does
   not), comes from port 53, and has the QR bit set. Its receiver (ip.dst)
   becomes a local host whatever the RCODE. With RCODE 0 and no sign of
-  damage (_ws.malformed or _ws.short anywhere after the DNS layer started),
+  damage (_ws.malformed, _ws.short or _ws.unreassembled in the frame),
   every A/AAAA of the *Answers* tree maps to the first question's name,
   lower-cased, latest answer winning.
 - A frame is outbound when the link layer says "outgoing" (sll.pkttype 4,
@@ -37,7 +37,7 @@ def tshark_frames(path):
         "-o", "tcp.desegment_tcp_streams:TRUE",
         "-o", "tcp.check_checksum:FALSE", "-o", "udp.check_checksum:FALSE",
         # Only the layers the contract reads; _ws.* markers are always kept.
-        "-J", "frame sll sll2 ip ipv6 tcp udp dns _ws.malformed _ws.short",
+        "-J", "frame sll sll2 ip ipv6 tcp udp dns _ws.malformed _ws.short _ws.unreassembled",
     ]
     out = subprocess.run(cmd, check=True, capture_output=True).stdout
     return json.loads(out)
@@ -72,7 +72,9 @@ def outer_l4(protocols):
 
 
 def damaged(layers):
-    return "_ws.malformed" in layers or "_ws.short" in layers
+    # _ws.unreassembled: the IP length promised more bytes than were captured
+    # and a dissector ran past them ("BoundErrorUnreassembled").
+    return any(k in layers for k in ("_ws.malformed", "_ws.short", "_ws.unreassembled"))
 
 
 def answers_of(dns):

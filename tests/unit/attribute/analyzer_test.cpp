@@ -1,0 +1,253 @@
+// The attribution contract (BRIEF §2), frame by frame, on hand-built frames.
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "ta/attribute/analyzer.hpp"
+
+namespace ta::attribute {
+namespace {
+
+using Frame = std::vector<std::byte>;
+
+void put16(Frame &f, unsigned v) {
+  f.push_back(static_cast<std::byte>(v >> 8U));
+  f.push_back(static_cast<std::byte>(v & 0xFFU));
+}
+void put32(Frame &f, std::uint32_t v) {
+  put16(f, v >> 16U);
+  put16(f, v & 0xFFFFU);
+}
+void put_ip(Frame &f, const char *text) {
+  auto a = IpAddress::parse(text);
+  for (std::size_t i = 0; i < a->length(); ++i) {
+    f.push_back(static_cast<std::byte>(a->bytes[i]));
+  }
+}
+
+// Ethernet + IPv4 + UDP/TCP around `payload`.
+Frame ipv4(const char *src, const char *dst, std::uint8_t proto, unsigned sport, unsigned dport,
+           const Frame &payload) {
+  Frame f(12, std::byte{0x02});
+  put16(f, 0x0800);
+  const std::size_t l4 = proto == 6 ? 20 : 8;
+  put16(f, 0x4500);
+  put16(f, static_cast<unsigned>(20 + l4 + payload.size()));
+  put32(f, 0);
+  f.push_back(std::byte{64});
+  f.push_back(static_cast<std::byte>(proto));
+  put16(f, 0);
+  put_ip(f, src);
+  put_ip(f, dst);
+  put16(f, sport);
+  put16(f, dport);
+  if (proto == 6) {
+    put32(f, 1000);   // seq
+    put32(f, 0);      // ack
+    put16(f, 0x5018); // data offset 5, PSH|ACK
+    put16(f, 0xFFFF);
+    put32(f, 0);
+  } else {
+    put16(f, static_cast<unsigned>(8 + payload.size()));
+    put16(f, 0);
+  }
+  f.insert(f.end(), payload.begin(), payload.end());
+  return f;
+}
+
+void put_name(Frame &f, const std::string &name) {
+  std::size_t start = 0;
+  while (start <= name.size()) {
+    const auto dot = name.find('.', start);
+    const auto end = dot == std::string::npos ? name.size() : dot;
+    f.push_back(static_cast<std::byte>(end - start));
+    for (std::size_t i = start; i < end; ++i) {
+      f.push_back(static_cast<std::byte>(name[i]));
+    }
+    if (dot == std::string::npos) {
+      break;
+    }
+    start = dot + 1;
+  }
+  f.push_back(std::byte{0});
+}
+
+// A DNS response for `qname` with A answers `addrs` (owner: pointer to qname).
+Frame dns_response(const std::string &qname, const std::vector<const char *> &addrs,
+                   unsigned rcode = 0) {
+  Frame m;
+  put16(m, 0x1234);
+  put16(m, 0x8180U | rcode);
+  put16(m, 1);
+  put16(m, static_cast<unsigned>(addrs.size()));
+  put16(m, 0);
+  put16(m, 0);
+  put_name(m, qname);
+  put16(m, 1);
+  put16(m, 1);
+  for (const char *a : addrs) {
+    put16(m, 0xC00C);
+    put16(m, 1);
+    put16(m, 1);
+    put32(m, 300);
+    put16(m, 4);
+    put_ip(m, a);
+  }
+  return m;
+}
+
+struct Harness {
+  std::vector<store::Batch> batches;
+  Analyzer analyzer;
+  std::uint64_t index = 0;
+
+  explicit Harness(Options o = {})
+      : analyzer(std::move(o), [this](store::Batch &b) {
+          batches.push_back(b);
+          b.clear();
+        }) {
+    analyzer.begin_source(1, 0);
+  }
+  void feed(const Frame &f, TimeUs ts = 1'000'000) {
+    analyzer.on_frame(decode::LinkType::ethernet, index++, ts, Bytes(f.data(), f.size()));
+  }
+  // endpoint name of every record, in order
+  std::vector<std::string> finish() {
+    analyzer.end_source(true);
+    std::vector<std::string> out;
+    for (const auto &b : batches) {
+      for (const auto &p : b.packets) {
+        out.push_back(b.endpoints[p.endpoint]);
+      }
+    }
+    return out;
+  }
+};
+
+const Frame kNoPayload;
+
+TEST(Analyzer, DnsTeachesAndOutboundTrafficCounts) {
+  Harness h;
+  h.feed(ipv4("10.0.0.2", "198.51.100.7", 6, 40000, 80, kNoPayload)); // before any DNS: not local
+  h.feed(ipv4("10.0.0.1", "10.0.0.2", 17, 53, 5353,
+              dns_response("WWW.Example.COM", {"198.51.100.7", "198.51.100.8"})));
+  h.feed(ipv4("10.0.0.2", "198.51.100.7", 6, 40000, 80, kNoPayload));
+  h.feed(ipv4("10.0.0.2", "198.51.100.8", 17, 40001, 443, Frame(30)));
+  h.feed(ipv4("10.0.0.2", "203.0.113.9", 6, 40002, 443, kNoPayload)); // never resolved
+  h.feed(ipv4("198.51.100.7", "10.0.0.2", 6, 80, 40000, kNoPayload)); // inbound
+  h.feed(ipv4("10.0.0.2", "10.0.0.1", 17, 5353, 53, Frame(20)));      // a DNS query
+  const auto names = h.finish();
+  EXPECT_EQ(names, (std::vector<std::string>{"www.example.com", "www.example.com", ""}));
+  const Stats &s = h.analyzer.stats();
+  EXPECT_EQ(s.frames, 7U);
+  EXPECT_EQ(s.outcome(Outcome::counted), 3U);
+  EXPECT_EQ(s.outcome(Outcome::not_outbound), 2U);
+  EXPECT_EQ(s.outcome(Outcome::dns), 2U);
+  EXPECT_EQ(s.unresolved, 1U);
+  EXPECT_EQ(s.dns_answers_learnt, 2U);
+  EXPECT_EQ(s.bytes_counted, 40U + (20U + 8U + 30U) + 40U);
+  ASSERT_FALSE(h.batches.empty());
+  EXPECT_EQ(h.batches.back().frames_through, 7U);
+  EXPECT_TRUE(h.batches.back().source_complete);
+  EXPECT_EQ(h.analyzer.run_summary().at("www.example.com").packets, 2U);
+}
+
+TEST(Analyzer, LatestAnswerWins) {
+  Harness h;
+  h.feed(ipv4("10.0.0.1", "10.0.0.2", 17, 53, 5000, dns_response("a.test", {"192.0.2.1"})));
+  h.feed(ipv4("10.0.0.2", "192.0.2.1", 6, 40000, 443, kNoPayload));
+  h.feed(ipv4("10.0.0.1", "10.0.0.2", 17, 53, 5000, dns_response("b.test", {"192.0.2.1"})));
+  h.feed(ipv4("10.0.0.2", "192.0.2.1", 6, 40000, 443, kNoPayload));
+  EXPECT_EQ(h.finish(), (std::vector<std::string>{"a.test", "b.test"}));
+}
+
+TEST(Analyzer, ErrorResponsesMarkLocalHostsButTeachNothing) {
+  Harness h;
+  h.feed(ipv4("10.0.0.1", "10.0.0.2", 17, 53, 5000, dns_response("gone.test", {}, 3)));
+  h.feed(ipv4("10.0.0.2", "192.0.2.1", 6, 40000, 443, kNoPayload));
+  EXPECT_EQ(h.finish(), (std::vector<std::string>{""}));
+  EXPECT_EQ(h.analyzer.table().size(), 0U);
+}
+
+TEST(Analyzer, DamagedDnsTeachesNothing) {
+  Harness h;
+  Frame msg = dns_response("a.test", {"192.0.2.1"});
+  msg.resize(msg.size() - 2); // cut the last A record's data
+  h.feed(ipv4("10.0.0.1", "10.0.0.2", 17, 53, 5000, msg));
+  h.feed(ipv4("10.0.0.2", "192.0.2.1", 6, 40000, 443, kNoPayload));
+  EXPECT_EQ(h.finish(), (std::vector<std::string>{""}));
+  EXPECT_EQ(
+      h.analyzer.stats().dns_errors[static_cast<std::size_t>(dns::DnsError::truncated_record)], 1U);
+}
+
+TEST(Analyzer, PortsFilterAndLocalNets) {
+  Options o;
+  o.ports = {443};
+  o.local_nets = {*IpPrefix::parse("10.0.0.0/24")};
+  Harness h(o);
+  h.feed(ipv4("10.0.0.2", "192.0.2.1", 6, 40000, 443, kNoPayload)); // local by CIDR, no DNS needed
+  h.feed(ipv4("10.0.0.2", "192.0.2.1", 6, 40000, 80, kNoPayload));  // port not listed
+  h.feed(ipv4("10.0.1.2", "192.0.2.1", 6, 40000, 443, kNoPayload)); // outside the CIDR
+  EXPECT_EQ(h.finish().size(), 1U);
+  EXPECT_EQ(h.analyzer.stats().outcome(Outcome::port_filtered), 1U);
+  EXPECT_EQ(h.analyzer.stats().outcome(Outcome::not_outbound), 1U);
+}
+
+TEST(Analyzer, ResumedSourceSkipsStoredFramesButStillLearns) {
+  std::vector<store::Batch> batches;
+  Analyzer a({}, [&](store::Batch &b) {
+    batches.push_back(b);
+    b.clear();
+  });
+  a.begin_source(9, 2);
+  const Frame dns =
+      ipv4("10.0.0.1", "10.0.0.2", 17, 53, 5000, dns_response("a.test", {"192.0.2.1"}));
+  const Frame out = ipv4("10.0.0.2", "192.0.2.1", 6, 40000, 443, kNoPayload);
+  a.on_frame(decode::LinkType::ethernet, 0, 1, Bytes(dns.data(), dns.size()));
+  a.on_frame(decode::LinkType::ethernet, 1, 2, Bytes(out.data(), out.size()));
+  a.on_frame(decode::LinkType::ethernet, 2, 3, Bytes(out.data(), out.size()));
+  a.end_source(true);
+  ASSERT_EQ(batches.size(), 1U);
+  ASSERT_EQ(batches[0].packets.size(), 1U);
+  EXPECT_EQ(batches[0].packets[0].frame, 2U);
+  EXPECT_EQ(batches[0].endpoints[batches[0].packets[0].endpoint], "a.test");
+  EXPECT_EQ(batches[0].source_id, 9);
+  EXPECT_EQ(a.stats().outcome(Outcome::already_stored), 1U);
+}
+
+TEST(Analyzer, BatchesAreBoundedAndLedgerAdvances) {
+  Options o;
+  o.batch_records = 2;
+  Harness h(o);
+  h.feed(ipv4("10.0.0.1", "10.0.0.2", 17, 53, 5000, dns_response("a.test", {"192.0.2.1"})));
+  for (int i = 0; i < 5; ++i) {
+    h.feed(ipv4("10.0.0.2", "192.0.2.1", 6, 40000, 443, kNoPayload), 1'000'000 + i);
+  }
+  EXPECT_EQ(h.finish().size(), 5U);
+  std::uint64_t last = 0;
+  for (const auto &b : h.batches) {
+    EXPECT_LE(b.packets.size(), 2U);
+    EXPECT_GE(b.frames_through, last);
+    last = b.frames_through;
+  }
+  EXPECT_EQ(last, 6U);
+}
+
+TEST(Analyzer, DecodeErrorsAreCountedByName) {
+  Harness h;
+  Frame arp(12, std::byte{0});
+  put16(arp, 0x0806);
+  arp.resize(42);
+  h.feed(arp);
+  h.feed(Frame(5));
+  h.finish();
+  EXPECT_EQ(h.analyzer.stats().outcome(Outcome::not_ip), 1U);
+  EXPECT_EQ(h.analyzer.stats().outcome(Outcome::truncated_link_header), 1U);
+  EXPECT_EQ(to_string(Outcome::not_outbound), "not_outbound");
+  EXPECT_EQ(to_string(Outcome::truncated_ip_header), "truncated_ip_header");
+}
+
+} // namespace
+} // namespace ta::attribute
