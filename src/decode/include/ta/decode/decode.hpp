@@ -49,8 +49,9 @@ enum class DecodeError : std::uint8_t {
   not_ip,                   // ARP, LLDP, IPX, ...: a well-formed non-IP frame
   truncated_ip_header,
   bad_ip_version,           // version nibble disagrees with the link's ethertype/AF
-  bad_ip_header_length,     // IPv4 IHL < 5 or beyond total length
-  bad_ip_total_length,      // IPv4 total length < header length
+  bad_ip_header_length,     // IPv4 IHL < 5 (an IHL beyond the total length is
+                            // reported as bad_ip_total_length)
+  bad_ip_total_length,      // IPv4 total length < header length (IHL * 4)
   truncated_ipv6_extension, // extension chain runs past the captured bytes
   truncated_l4_header,      // TCP/UDP header cut (first fragment only)
   bad_tcp_header_length,    // TCP data offset < 5
@@ -69,6 +70,10 @@ struct PacketView {
   std::uint8_t protocol = 0;
   // BRIEF §2: IPv4 total length, or 40 + IPv6 payload length, as the header
   // says (not the captured length; a snapped capture still counts full bytes).
+  // Exception: a header length of 0 (IPv4 total length 0, or IPv6 payload
+  // length 0 with a next header other than 59) is what TSO/GSO super-packets
+  // captured on the sending host and jumbograms look like; ip_length is then
+  // the captured IP bytes.
   std::uint32_t ip_length = 0;
   bool fragment = false;       // any fragment (MF set or offset != 0)
   bool first_fragment = true;  // offset == 0 (a non-fragment is its own first)
@@ -86,6 +91,8 @@ struct PacketView {
 };
 
 // Decodes one frame. On error, `out` may be partly filled and must be ignored.
+// On success every field of `out` is set for this frame (nothing is carried
+// over from a previous call), and `payload` points into `frame`.
 [[nodiscard]] DecodeError decode_packet(LinkType link, Bytes frame, PacketView &out) noexcept;
 
 // Whether `link` is one decode_packet understands.
