@@ -35,6 +35,7 @@ struct IpAddress {
   [[nodiscard]] bool valid() const noexcept { return family == 4 || family == 6; }
 
   friend bool operator==(const IpAddress &, const IpAddress &) = default;
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 misreads defaulted <=>
   friend auto operator<=>(const IpAddress &, const IpAddress &) = default;
 
   // Canonical text: dotted quad, or RFC 5952 IPv6 (inet_ntop).

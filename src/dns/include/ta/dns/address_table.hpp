@@ -26,9 +26,9 @@ namespace ta::dns {
 using NameId = std::uint32_t;
 
 struct AddressTableStats {
-  std::uint64_t learnt = 0;     // learn() calls (answers applied)
-  std::uint64_t replaced = 0;   // learn() that changed an address's name
-  std::uint64_t evictions = 0;  // addresses dropped by the capacity bound
+  std::uint64_t learnt = 0;    // learn() calls (answers applied)
+  std::uint64_t replaced = 0;  // learn() that changed an address's name
+  std::uint64_t evictions = 0; // addresses dropped by the capacity bound
 };
 
 class AddressTable {

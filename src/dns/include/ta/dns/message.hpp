@@ -18,23 +18,23 @@ namespace ta::dns {
 // Stable snake_case names (to_string) become metric labels: only append.
 enum class DnsError : std::uint8_t {
   ok = 0,
-  truncated_header,    // fewer than 12 bytes
-  not_a_response,      // QR bit clear
+  truncated_header, // fewer than 12 bytes
+  not_a_response,   // QR bit clear
   truncated_question,
-  truncated_record,    // an RR's fixed fields or RDATA run past the message
-  bad_name,            // label type 0x40/0x80, or an empty/oversized name
-  name_too_long,       // > 255 octets in wire form
-  pointer_loop,        // compression pointer not strictly backwards / too many hops
-  bad_rdata_length,    // A with rdlength != 4, AAAA != 16, CNAME name not filling RDATA
-  no_question,         // QDCOUNT 0: nothing to attribute answers to
-  too_many_answers,    // more A/AAAA answers than DnsResponse can hold
+  truncated_record, // an RR's fixed fields or RDATA run past the message
+  bad_name,         // label type 0x40/0x80, or an empty/oversized name
+  name_too_long,    // > 255 octets in wire form
+  pointer_loop,     // compression pointer not strictly backwards / too many hops
+  bad_rdata_length, // A with rdlength != 4, AAAA != 16, CNAME name not filling RDATA
+  no_question,      // QDCOUNT 0: nothing to attribute answers to
+  too_many_answers, // more A/AAAA answers than DnsResponse can hold
   count_
 };
 
 [[nodiscard]] std::string_view to_string(DnsError e) noexcept;
 
 struct DnsResponse {
-  static constexpr std::size_t kMaxName = 255;     // presentation form, no trailing dot
+  static constexpr std::size_t kMaxName = 255; // presentation form, no trailing dot
   static constexpr std::size_t kMaxAddresses = 128;
 
   std::uint16_t id = 0;
@@ -50,12 +50,10 @@ struct DnsResponse {
   // every answer address to the QNAME the client asked for.
   std::array<IpAddress, kMaxAddresses> addresses{};
   std::uint16_t address_count = 0;
-  std::uint16_t answer_count = 0;     // ANCOUNT as parsed
+  std::uint16_t answer_count = 0; // ANCOUNT as parsed
   std::uint16_t cname_count = 0;
 
-  [[nodiscard]] std::string_view qname() const noexcept {
-    return {qname_buf.data(), qname_len};
-  }
+  [[nodiscard]] std::string_view qname() const noexcept { return {qname_buf.data(), qname_len}; }
 };
 
 // Parses a whole DNS message. Returns ok only if every section parsed.

@@ -44,12 +44,12 @@ struct TcpFlowKey {
 };
 
 struct TcpReassemblerStats {
-  std::uint64_t messages = 0;        // complete messages delivered
-  std::uint64_t gaps = 0;            // sequence gaps (each drops any partial message)
-  std::uint64_t flows_evicted = 0;   // directions dropped by the flow bound
-  std::uint64_t bytes_dropped = 0;   // partial-message bytes thrown away (gaps, evictions,
-                                     // FIN/RST, oversize messages' bytes as they are skipped)
-  std::uint64_t oversize = 0;        // partial data over the buffer bound, dropped
+  std::uint64_t messages = 0;      // complete messages delivered
+  std::uint64_t gaps = 0;          // sequence gaps (each drops any partial message)
+  std::uint64_t flows_evicted = 0; // directions dropped by the flow bound
+  std::uint64_t bytes_dropped = 0; // partial-message bytes thrown away (gaps, evictions,
+                                   // FIN/RST, oversize messages' bytes as they are skipped)
+  std::uint64_t oversize = 0;      // partial data over the buffer bound, dropped
 };
 
 class TcpReassembler {
