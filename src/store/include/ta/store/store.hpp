@@ -38,27 +38,27 @@ struct Status {
 
 struct PacketRecord {
   TimeUs ts_us = 0;
-  std::uint64_t frame = 0;     // 0-based frame index within the source
+  std::uint64_t frame = 0; // 0-based frame index within the source
   IpAddress dst;
-  std::uint16_t dst_port = 0;  // 0 when the packet has no ports (ICMP, later fragments)
+  std::uint16_t dst_port = 0; // 0 when the packet has no ports (ICMP, later fragments)
   std::uint8_t protocol = 0;
   std::uint32_t bytes = 0;
-  std::uint32_t endpoint = 0;  // index into Batch::endpoints
+  std::uint32_t endpoint = 0; // index into Batch::endpoints
 };
 
 struct LearntAddress {
   IpAddress address;
-  std::uint32_t name = 0;      // index into Batch::endpoints
+  std::uint32_t name = 0; // index into Batch::endpoints
   TimeUs when = 0;
 };
 
 struct SourceInfo {
-  std::string fingerprint;     // content fingerprint (hex); the identity
-  std::string path;            // for people; not part of the identity
+  std::string fingerprint; // content fingerprint (hex); the identity
+  std::string path;        // for people; not part of the identity
 };
 
 struct SourceState {
-  std::int64_t id = 0;         // backend's id for the source
+  std::int64_t id = 0;           // backend's id for the source
   std::uint64_t frames_done = 0; // frames already accounted for
   bool complete = false;
 };
@@ -123,9 +123,11 @@ public:
 
   // The persisted address table, least recently learnt first, for reloading.
   [[nodiscard]] virtual Status load_addresses(
-      const std::function<void(const IpAddress &, std::string_view name, TimeUs first,
-                               TimeUs last)> &fn) = 0;
+      const std::function<void(const IpAddress &, std::string_view name, TimeUs first, TimeUs last)>
+          &fn) = 0;
 
+  // Queries replace the contents of `out`. query_endpoints: ordered by
+  // endpoint name; a packet counts iff since <= ts_us < until.
   [[nodiscard]] virtual Status query_endpoints(const TimeRange &range,
                                                std::vector<EndpointSummary> &out) = 0;
   // Most recent first. limit 0 = no limit.
