@@ -157,7 +157,7 @@ std::string fingerprint_file(const std::string &path, std::string &error) {
   // FNV-1a 64 over (size, first 64 KiB, last 64 KiB). Captures begin with
   // distinct timestamps, so this tells different captures apart; it is an
   // identity, not a defence against someone forging a collision.
-  constexpr std::size_t kChunk = 64 * 1024;
+  constexpr std::size_t kChunk = std::size_t{64} * 1024;
   std::uint64_t h = 0xcbf29ce484222325ULL;
   auto mix = [&h](const unsigned char *p, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) {

@@ -1003,7 +1003,7 @@ void Generator::Impl::count(std::uint32_t dst, bool dns_port) {
     return;
   }
   const std::int32_t ep = a.taught;
-  Aggregate &g = agg[static_cast<std::size_t>(ep + 1)];
+  Aggregate &g = agg[static_cast<std::size_t>(ep) + 1];
   if (g.packets == 0) {
     g.first = now;
   }
@@ -1021,7 +1021,7 @@ GroundTruth Generator::Impl::truth() const {
   t.frames = produced;
   std::vector<std::vector<std::string>> lists(agg.size());
   for (const auto &[id, ep] : counted) {
-    lists[static_cast<std::size_t>(ep + 1)].push_back(addr[id].text);
+    lists[static_cast<std::size_t>(ep) + 1].push_back(addr[id].text);
   }
   for (std::size_t slot = 0; slot < agg.size(); ++slot) {
     const Aggregate &g = agg[slot];

@@ -124,7 +124,7 @@ bool parse_packet(Bytes frame, Packet &p) {
   if (p.proto == 6) {
     std::uint8_t offset = 0;
     return t.read_u16(p.sport) && t.read_u16(p.dport) && t.skip(8) && t.read_u8(offset) &&
-           t.seek((offset >> 4U) * 4U) && (p.payload = t.rest(), true);
+           t.seek(static_cast<std::size_t>(offset >> 4U) * 4U) && (p.payload = t.rest(), true);
   }
   p.sport = 0;
   p.dport = 0;

@@ -12,7 +12,7 @@
 namespace ta::capture {
 
 struct Frame {
-  TimeUs ts_us = 0;             // µs since the epoch (ns captures are truncated)
+  TimeUs ts_us = 0;              // µs since the epoch (ns captures are truncated)
   std::uint32_t wire_length = 0; // original length on the wire
   Bytes data;                    // captured bytes; valid until the next read
 };
@@ -25,7 +25,7 @@ public:
   // nullptr and a one-line `error` naming the file when it cannot be opened
   // or is not a capture.
   [[nodiscard]] static std::unique_ptr<FileReader> open(const std::string &path,
-                                                       std::string &error);
+                                                        std::string &error);
   ~FileReader();
   FileReader(const FileReader &) = delete;
   FileReader &operator=(const FileReader &) = delete;
@@ -52,9 +52,8 @@ private:
 // Writes classic pcap files (µs timestamps).
 class PcapWriter {
 public:
-  [[nodiscard]] static std::unique_ptr<PcapWriter> open(const std::string &path,
-                                                       std::uint32_t link_type,
-                                                       std::uint32_t snaplen, std::string &error);
+  [[nodiscard]] static std::unique_ptr<PcapWriter>
+  open(const std::string &path, std::uint32_t link_type, std::uint32_t snaplen, std::string &error);
   ~PcapWriter();
   PcapWriter(const PcapWriter &) = delete;
   PcapWriter &operator=(const PcapWriter &) = delete;

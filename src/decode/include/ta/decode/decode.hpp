@@ -26,10 +26,10 @@ namespace ta::decode {
 
 // pcap LINKTYPE_* values (https://www.tcpdump.org/linktypes.html).
 enum class LinkType : std::uint32_t {
-  null_loopback = 0,   // DLT_NULL: 4-byte host-order AF_ value
+  null_loopback = 0, // DLT_NULL: 4-byte host-order AF_ value
   ethernet = 1,
-  raw = 101,           // LINKTYPE_RAW: IPv4 or IPv6 by version nibble
-  loop = 108,          // DLT_LOOP (OpenBSD): 4-byte network-order AF_ value
+  raw = 101,  // LINKTYPE_RAW: IPv4 or IPv6 by version nibble
+  loop = 108, // DLT_LOOP (OpenBSD): 4-byte network-order AF_ value
   linux_sll = 113,
   ipv4 = 228,
   ipv6 = 229,
@@ -45,8 +45,8 @@ enum class LinkDirection : std::uint8_t { unknown, incoming, outgoing };
 enum class DecodeError : std::uint8_t {
   ok = 0,
   unsupported_link_type,
-  truncated_link_header,    // frame shorter than its link header / VLAN tag
-  not_ip,                   // ARP, LLDP, IPX, ...: a well-formed non-IP frame
+  truncated_link_header, // frame shorter than its link header / VLAN tag
+  not_ip,                // ARP, LLDP, IPX, ...: a well-formed non-IP frame
   truncated_ip_header,
   bad_ip_version,           // version nibble disagrees with the link's ethertype/AF
   bad_ip_header_length,     // IPv4 IHL < 5 (an IHL beyond the total length is
@@ -75,13 +75,13 @@ struct PacketView {
   // captured on the sending host and jumbograms look like; ip_length is then
   // the captured IP bytes.
   std::uint32_t ip_length = 0;
-  bool fragment = false;       // any fragment (MF set or offset != 0)
-  bool first_fragment = true;  // offset == 0 (a non-fragment is its own first)
-  bool has_ports = false;      // TCP/UDP header present (non-first fragments: no)
+  bool fragment = false;      // any fragment (MF set or offset != 0)
+  bool first_fragment = true; // offset == 0 (a non-fragment is its own first)
+  bool has_ports = false;     // TCP/UDP header present (non-first fragments: no)
   std::uint16_t src_port = 0;
   std::uint16_t dst_port = 0;
   std::uint32_t tcp_seq = 0;
-  std::uint8_t tcp_flags = 0;  // FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10
+  std::uint8_t tcp_flags = 0; // FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10
   // L4 payload: after the TCP/UDP header, clipped to the IP length and to the
   // captured bytes (so it may be shorter than the header says). Empty for
   // non-first fragments and for other protocols.
