@@ -145,9 +145,11 @@ int run_analyze(const AnalyzeArgs &args) {
     }
     const std::string fp = capture::fingerprint_file(path, err);
     if (fp.empty()) {
-      std::fprintf(stderr, "traffic-analyzer: %s\n", err.c_str());
-      exit_code = kExitBadInput;
-      continue;
+      if (!err.empty()) {
+        std::fprintf(stderr, "traffic-analyzer: %s\n", err.c_str());
+        exit_code = kExitBadInput;
+      }
+      continue; // no frame at all: nothing to analyze
     }
     store::SourceState state;
     writer.call([&](store::Store &s) { st = s.begin_source({fp, path}, state); });
@@ -155,13 +157,15 @@ int run_analyze(const AnalyzeArgs &args) {
       std::fprintf(stderr, "traffic-analyzer: %s\n", st.message.c_str());
       return kExitFailure;
     }
-    if (state.complete) {
-      if (!args.quiet) {
-        std::fprintf(stderr,
-                     "traffic-analyzer: %s: already analyzed into %s (fingerprint %s); skipped\n",
-                     path.c_str(), args.store.c_str(), fp.c_str());
-      }
-      continue;
+    // A capture seen before is read again from the start (DNS answers and
+    // local hosts are learnt from every frame), but only frames past the
+    // ledger position produce records: re-analysis never counts twice, and
+    // an interrupted or grown capture continues where it stopped.
+    if (!args.quiet && state.frames_done > 0) {
+      std::fprintf(stderr,
+                   "traffic-analyzer: %s: %llu frames already stored (capture %s); continuing "
+                   "after them\n",
+                   path.c_str(), static_cast<unsigned long long>(state.frames_done), fp.c_str());
     }
     analyzer.begin_source(state.id, state.frames_done);
     capture::Frame frame;

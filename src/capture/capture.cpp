@@ -149,43 +149,37 @@ bool PcapWriter::close(std::string &error) {
 }
 
 std::string fingerprint_file(const std::string &path, std::string &error) {
-  FILE *f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
-    error = path + ": " + std::strerror(errno);
+  error.clear();
+  auto reader = FileReader::open(path, error);
+  if (!reader) {
     return {};
   }
-  // FNV-1a 64 over (size, first 64 KiB, last 64 KiB). Captures begin with
-  // distinct timestamps, so this tells different captures apart; it is an
-  // identity, not a defence against someone forging a collision.
-  constexpr std::size_t kChunk = std::size_t{64} * 1024;
+  Frame frame;
+  switch (reader->next(frame)) {
+  case ReadStatus::end:
+    return {};
+  case ReadStatus::error:
+    error = reader->error();
+    return {};
+  case ReadStatus::frame:
+    break;
+  }
+  // FNV-1a 64: an identity, not a defence against forged collisions.
   std::uint64_t h = 0xcbf29ce484222325ULL;
-  auto mix = [&h](const unsigned char *p, std::size_t n) {
+  auto mix = [&h](const void *data, std::size_t n) {
+    const auto *p = static_cast<const unsigned char *>(data);
     for (std::size_t i = 0; i < n; ++i) {
       h ^= p[i];
       h *= 0x100000001b3ULL;
     }
   };
-  std::fseek(f, 0, SEEK_END);
-  const long size = std::ftell(f);
-  std::fseek(f, 0, SEEK_SET);
-  mix(reinterpret_cast<const unsigned char *>(&size), sizeof size);
-  std::vector<unsigned char> buf(kChunk);
-  std::size_t n = std::fread(buf.data(), 1, kChunk, f);
-  mix(buf.data(), n);
-  if (size > static_cast<long>(kChunk)) {
-    std::fseek(f,
-               -static_cast<long>(
-                   std::min<long>(size - static_cast<long>(kChunk), static_cast<long>(kChunk))),
-               SEEK_END);
-    n = std::fread(buf.data(), 1, kChunk, f);
-    mix(buf.data(), n);
-  }
-  const bool bad = std::ferror(f) != 0;
-  std::fclose(f);
-  if (bad || size < 0) {
-    error = path + ": read error while fingerprinting";
-    return {};
-  }
+  const std::uint32_t link = reader->link_type();
+  const auto caplen = static_cast<std::uint32_t>(frame.data.size());
+  mix(&link, sizeof link);
+  mix(&frame.ts_us, sizeof frame.ts_us);
+  mix(&frame.wire_length, sizeof frame.wire_length);
+  mix(&caplen, sizeof caplen);
+  mix(frame.data.data(), frame.data.size());
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
   return hex;

@@ -69,10 +69,15 @@ private:
   std::unique_ptr<Impl> impl_;
 };
 
-// A content fingerprint of a capture file: 16 hex digits over its size, its
-// first 64 KiB and its last 64 KiB. Identifies "the same capture" for the
-// ingest ledger whatever the file is called. Empty string and `error` set
-// when the file cannot be read.
+// The identity of a capture for the ingest ledger: 16 hex digits over its
+// link type and its first frame (timestamp, lengths, bytes). It does not
+// depend on the file's name, size or tail, so a capture that is still being
+// written (a rotating tcpdump, a half-copied file) keeps its identity as it
+// grows, and the ledger resumes it where the last ingest stopped. Two
+// captures that begin with the same frame at the same microsecond are taken
+// for the same capture.
+// Returns "" with `error` empty when the capture has no frame yet, and ""
+// with `error` set when it cannot be read.
 [[nodiscard]] std::string fingerprint_file(const std::string &path, std::string &error);
 
 } // namespace ta::capture
