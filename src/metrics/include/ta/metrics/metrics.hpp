@@ -1,0 +1,96 @@
+// metrics: Prometheus metrics of the pipeline, served over HTTP at /metrics.
+//
+// Replaces the seed's Java exporter (BRIEF §1): per-endpoint write counts and
+// a one-minute write rate, with the endpoint as a label instead of one metric
+// name per host (`legacy_names` restores those names too), plus the health of
+// every stage (outcomes, DNS errors, capture drops, store latency).
+//
+// Per-endpoint series:
+//   traffic_endpoint_writes_total{endpoint}      records durably written
+//   traffic_endpoint_write_throughput{endpoint}  writes/s, Dropwizard OneMinuteRate
+//   traffic_endpoint_packets_total{endpoint}     records in sealed batches
+//   traffic_endpoint_bytes_total{endpoint}       their IP bytes
+// Label values: "" -> "(unresolved)"; once `max_endpoints` distinct names
+// have a series, further names count under "(other)". Names are arbitrary
+// bytes: bytes that are not valid UTF-8, and NUL, appear as the text "\xNN".
+// A name whose label would read "(unresolved)" or "(other)" has its "("
+// written as "\x28".
+//
+// Thread safety: every member function may be called from any thread,
+// concurrently with the others, with the tick thread and with scrapes.
+// Per-record work happens outside the shared lock: each batch is first summed
+// per endpoint index, then one increment per endpoint. on_batch_sealed and
+// on_batch_written each reuse one scratch buffer, so concurrent calls of the
+// same function serialise (the pipeline and writer threads each call one).
+// Counters never decrease: publish() and set_capture_stats() take cumulative
+// values and add the increase since the previous call; a value lower than
+// the previous one is taken as a restart (the new value is added in full).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "ta/attribute/analyzer.hpp"
+#include "ta/store/store.hpp"
+
+namespace ta::metrics {
+
+struct Options {
+  // ADDR:PORT with an IPv4 literal, or [IPv6]:PORT; port 0 picks a free port
+  // (see bound_address()). "" = no HTTP server (render() still works).
+  std::string listen = "0.0.0.0:9100";
+  std::size_t max_endpoints = 1000; // hostnames with their own series
+  bool legacy_names = false;        // also <host>_writes_total / <host>_write_throughput
+  std::chrono::seconds tick = std::chrono::seconds(5); // throughput EWMA tick, > 0
+  bool tick_thread = true; // false: the rate moves only on tick_now() (tests)
+};
+
+class Metrics {
+public:
+  // nullptr and a one-line `error` when the options are invalid or the
+  // listener cannot bind, e.g. "metrics: 0.0.0.0:9100 is already in use;
+  // choose another with --metrics-listen".
+  [[nodiscard]] static std::unique_ptr<Metrics> create(const Options &options, std::string &error);
+  // Stops the tick thread (promptly, whatever `tick`) and the HTTP server.
+  ~Metrics();
+  Metrics(const Metrics &) = delete;
+  Metrics &operator=(const Metrics &) = delete;
+
+  // "host:port" actually listening (the chosen port when asked for 0);
+  // "" without an HTTP server.
+  [[nodiscard]] std::string bound_address() const;
+
+  // Once per sealed batch (pipeline thread): per-endpoint packets and bytes.
+  void on_batch_sealed(const store::Batch &batch);
+  // After a batch is durably written (writer thread): per-endpoint writes and
+  // their rate, and the write's duration.
+  void on_batch_written(const store::Batch &batch, double seconds);
+  void on_store_error();
+  void set_records_pending(std::uint64_t records);
+
+  // The analyzer's cumulative stats, periodically and at exit.
+  void publish(const attribute::Stats &stats, std::size_t dns_table_size,
+               std::uint64_t dns_evictions);
+  // Cumulative libpcap counters of one interface (pcap_stats: ps_recv,
+  // ps_drop, ps_ifdrop). Callers widen pcap's 32-bit counters across wraps.
+  void set_capture_stats(const std::string &interface, std::uint64_t received,
+                         std::uint64_t dropped, std::uint64_t if_dropped);
+  void on_file_ingested();
+
+  // One EWMA tick now: what the tick thread does every `tick` (with the
+  // thread running, extra ticks skew the rate; meant for tick_thread=false).
+  void tick_now();
+
+  // The exposition text of this registry (what /metrics serves, minus the
+  // HTTP server's own exposer_* metrics).
+  [[nodiscard]] std::string render() const;
+
+private:
+  struct Impl;
+  explicit Metrics(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+} // namespace ta::metrics

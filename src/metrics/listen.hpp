@@ -1,0 +1,33 @@
+// metrics/listen: the --metrics-listen address and why a bind failed.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ta::metrics {
+
+struct ListenAddress {
+  std::string host; // the literal, without brackets
+  bool ipv6 = false;
+  std::uint16_t port = 0;
+
+  // "1.2.3.4:80" or "[::1]:80" (civetweb's listening_ports syntax too).
+  [[nodiscard]] std::string with_port(std::uint16_t p) const;
+};
+
+// IPv4-literal:PORT or [IPv6-literal]:PORT, PORT 0..65535; nullopt otherwise.
+[[nodiscard]] std::optional<ListenAddress> parse_listen(std::string_view text);
+
+// After the HTTP server failed to listen on `address`: binds a socket there
+// the way it does (SO_REUSEADDR) to learn why, and says so in one line that
+// starts with "metrics: ".
+[[nodiscard]] std::string diagnose_listen_failure(const ListenAddress &address);
+
+// Connects to `address` with `port` (a wildcard host as loopback) and hangs
+// up at once. civetweb 1.15's accept loop polls with a 2 s timeout and checks
+// for shutdown only between polls; a connection wakes it.
+void poke_listener(const ListenAddress &address, std::uint16_t port);
+
+} // namespace ta::metrics
