@@ -9,6 +9,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "pipeline.hpp"
+
 namespace ta::app {
 
 inline constexpr int kExitOk = 0;
@@ -16,10 +18,7 @@ inline constexpr int kExitFailure = 1;
 inline constexpr int kExitBadInput = 2;
 
 struct AnalyzeArgs {
-  std::string store = "traffic.db";
-  std::vector<std::string> local_nets;
-  std::string ports;
-  std::size_t dns_table_size = 1U << 20U;
+  PipelineArgs pipeline;
   bool quiet = false;
   std::vector<std::string> files;
 };
@@ -50,6 +49,45 @@ struct GenerateArgs {
 };
 void add_generate(CLI::App &app, GenerateArgs &args);
 int run_generate(const GenerateArgs &args);
+
+struct LiveArgs {
+  PipelineArgs pipeline;
+  std::vector<std::string> interfaces;
+  std::string filter;
+  std::uint32_t snaplen = 262144;
+  std::uint32_t buffer_mib = 4;
+  bool immediate = false;
+  std::string user;
+  double flush_seconds = 1.0;
+};
+void add_run(CLI::App &app, LiveArgs &args);
+int run_run(const LiveArgs &args);
+
+struct CaptureArgs {
+  std::vector<std::string> interfaces;
+  std::string ports;
+  std::string filter;
+  std::string rotate = "10s";
+  std::string out;
+  std::uint32_t snaplen = 262144;
+  std::uint32_t buffer_mib = 4;
+  std::string user;
+};
+void add_capture(CLI::App &app, CaptureArgs &args);
+int run_capture(const CaptureArgs &args);
+
+struct WatchArgs {
+  PipelineArgs pipeline;
+  std::string directory;
+  bool delete_after = false;
+  bool once = false;
+  double settle_seconds = 2.0;
+};
+void add_watch(CLI::App &app, WatchArgs &args);
+int run_watch(const WatchArgs &args);
+
+// "10s", "5m", "1h", "30" (seconds) -> seconds; 0 on anything else.
+std::int64_t parse_duration_seconds(const std::string &text);
 
 // "80,443,8000-8100" -> ports; false and a message on anything else.
 bool parse_ports(const std::string &text, std::vector<std::uint16_t> &out, std::string &error);

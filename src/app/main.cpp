@@ -17,6 +17,16 @@ int main(int argc, char **argv) {
   add_query(app, query, q_endpoints, q_packets, q_addresses);
   GenerateArgs generate;
   add_generate(app, generate);
+  LiveArgs run;
+  add_run(app, run);
+  CaptureArgs capture;
+  add_capture(app, capture);
+  WatchArgs watch;
+  add_watch(app, watch);
+  // Every option of every subcommand can also come from a TOML file:
+  // top-level keys, or a [run] / [capture] / [watch] section; flags given on
+  // the command line override it (deploy/traffic-analyzer.toml).
+  app.set_config("--config", "", "Read options from a TOML file (flags override it)");
 
   try {
     app.parse(argc, argv);
@@ -26,6 +36,9 @@ int main(int argc, char **argv) {
     return app.exit(e);
   } catch (const CLI::CallForVersion &e) {
     return app.exit(e);
+  } catch (const CLI::FileError &e) {
+    std::fprintf(stderr, "traffic-analyzer: %s\n", e.what());
+    return kExitBadInput;
   } catch (const CLI::ParseError &e) {
     std::fprintf(stderr, "traffic-analyzer: %s (see --help)\n", e.what());
     return kExitBadInput;
@@ -33,6 +46,15 @@ int main(int argc, char **argv) {
 
   if (app.got_subcommand("analyze")) {
     return run_analyze(analyze);
+  }
+  if (app.got_subcommand("run")) {
+    return run_run(run);
+  }
+  if (app.got_subcommand("capture")) {
+    return run_capture(capture);
+  }
+  if (app.got_subcommand("watch")) {
+    return run_watch(watch);
   }
   if (app.got_subcommand("generate")) {
     return run_generate(generate);

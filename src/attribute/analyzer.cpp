@@ -66,6 +66,7 @@ struct Analyzer::Impl {
   std::deque<IpAddress> local_order;
   IpAddress cached_src;
   bool cached_local = false;
+  bool preloading = false; // seeding from the store: nothing to persist again
 
   // The open batch. Names get a batch-local index on first use; index 0 is
   // always the unresolved endpoint "".
@@ -145,6 +146,9 @@ struct Analyzer::Impl {
       return;
     }
     ++stats.local_hosts_learnt;
+    if (!preloading) {
+      batch.local_hosts.push_back(a);
+    }
     local_order.push_back(a);
     if (local_order.size() > opt.local_hosts_capacity) {
       local_hosts.erase(local_order.front());
@@ -275,7 +279,8 @@ struct Analyzer::Impl {
   }
 
   void maybe_seal(std::uint64_t idx) {
-    if (batch.packets.size() >= opt.batch_records || batch.learnt.size() >= opt.batch_records) {
+    if (batch.packets.size() >= opt.batch_records || batch.learnt.size() >= opt.batch_records ||
+        batch.local_hosts.size() >= opt.batch_records) {
       seal(idx + 1, false);
     }
   }
@@ -288,6 +293,12 @@ Analyzer::~Analyzer() = default;
 
 void Analyzer::preload_address(const IpAddress &address, std::string_view name, TimeUs when) {
   impl_->table.learn(address, name, when);
+}
+
+void Analyzer::preload_local_host(const IpAddress &address) {
+  impl_->preloading = true;
+  impl_->add_local(address);
+  impl_->preloading = false;
 }
 
 void Analyzer::begin_source(std::int64_t source_id, std::uint64_t frames_done) {

@@ -280,9 +280,12 @@ std::unique_ptr<LiveCapture> LiveCapture::open(const LiveOptions &options, std::
 }
 
 std::string LiveCapture::default_filter(const std::vector<std::uint16_t> &ports) {
-  constexpr const char *kDns = "(inbound and port 53)";
+  // No inbound/outbound qualifiers: on a named (non-cooked) Linux interface
+  // libpcap's direction test dropped about half of a veth's frames in both
+  // directions (measured: 25 of 66 delivered), so direction is left to the
+  // analyzer (packet type on `any`, DNS-learnt local hosts elsewhere).
   if (ports.empty()) {
-    return std::string("outbound or ") + kDns;
+    return {};
   }
   std::vector<std::uint16_t> unique;
   for (const std::uint16_t p : ports) {
@@ -290,15 +293,13 @@ std::string LiveCapture::default_filter(const std::vector<std::uint16_t> &ports)
       unique.push_back(p);
     }
   }
-  std::string f = "(outbound and (";
-  for (std::size_t i = 0; i < unique.size(); ++i) {
-    if (i != 0) {
-      f += " or ";
-    }
-    f += "port " + std::to_string(unique[i]);
+  if (std::find(unique.begin(), unique.end(), std::uint16_t{53}) == unique.end()) {
+    unique.push_back(53);
   }
-  f += ")) or ";
-  f += kDns;
+  std::string f;
+  for (std::size_t i = 0; i < unique.size(); ++i) {
+    f += (i == 0 ? "port " : " or port ") + std::to_string(unique[i]);
+  }
   return f;
 }
 
@@ -359,10 +360,12 @@ int LiveCapture::poll_once(int timeout_ms, const FrameCallback &on_frame) {
   }
   int total = 0;
   for (std::size_t i = 1; i < fds.size(); ++i) {
+    // Dispatch every handle, ready or not (non-blocking: 0 when empty).
+    // With TPACKET_V3, libpcap's selectable fd does not become readable for
+    // frames in a ring block the kernel has not retired yet
+    // (pcap_get_required_select_timeout), so polling alone delays frames
+    // and, on stop, leaves the last ones unread.
     const short revents = fds[i].revents;
-    if (revents == 0) {
-      continue;
-    }
     Impl::Interface &iface = impl_->ifaces[i - 1];
     if ((revents & POLLNVAL) != 0) {
       error_ = iface.name + ": capture handle was closed underneath the capture";

@@ -15,6 +15,9 @@ public:
 
   Status write(const Batch & /*batch*/) override { return Status::success(); }
 
+  Status load_local_hosts(const std::function<void(const IpAddress &)> & /*fn*/) override {
+    return Status::success();
+  }
   Status load_addresses(const std::function<void(const IpAddress &, std::string_view, TimeUs,
                                                  TimeUs)> & /*fn*/) override {
     return Status::success();

@@ -1,6 +1,6 @@
 // store/sqlite_store: the embedded SQLite backend.
 //
-// Schema (PRAGMA user_version = 1, PRAGMA application_id = kApplicationId):
+// Schema (PRAGMA user_version = 2, PRAGMA application_id = kApplicationId):
 //
 //   sources    the ingest ledger: one row per capture, identified by its
 //              content fingerprint. frames_done only grows (max), complete
@@ -22,6 +22,8 @@
 //              1), so a replayed batch adds nothing. WITHOUT ROWID: the
 //              primary key is the only access path.
 //   addresses  the learnt DNS table, latest answer wins.
+//   local_hosts (v2) hosts that received a DNS response: what makes traffic
+//              outbound when no --local-net is given.
 //
 // Address blobs are IpAddress::length() bytes: 4 for IPv4, 16 for IPv6.
 // Timestamps are µs since the epoch (TimeUs); `second` is floor(ts_us / 1e6).
@@ -112,6 +114,13 @@ CREATE TABLE addresses(
   first_learnt_us INTEGER,
   last_learnt_us INTEGER) WITHOUT ROWID;
 )sql"},
+    // v2: the local hosts learnt from DNS responses, so a restart keeps
+    // knowing which traffic is outbound.
+    {2, R"sql(
+CREATE TABLE local_hosts(
+  address BLOB PRIMARY KEY,
+  first_us INTEGER NOT NULL) WITHOUT ROWID;
+)sql"},
 };
 constexpr int kSchemaVersion = std::end(kMigrations)[-1].version;
 
@@ -176,6 +185,10 @@ constexpr const char *kUpsertAddress =
     "name = excluded.name "
     "WHERE excluded.name = name OR excluded.last_learnt_us >= last_learnt_us";
 
+constexpr const char *kInsertLocalHost =
+    "INSERT INTO local_hosts(address, first_us) VALUES(?1, ?2) ON CONFLICT DO NOTHING";
+constexpr const char *kLoadLocalHosts =
+    "SELECT address FROM local_hosts ORDER BY first_us, address";
 constexpr const char *kLoadAddresses =
     "SELECT address, name, first_learnt_us, last_learnt_us FROM addresses "
     "ORDER BY last_learnt_us, address";
@@ -300,6 +313,7 @@ public:
   Status write(const Batch &batch) override;
   Status load_addresses(
       const std::function<void(const IpAddress &, std::string_view, TimeUs, TimeUs)> &fn) override;
+  Status load_local_hosts(const std::function<void(const IpAddress &)> &fn) override;
   Status query_endpoints(const TimeRange &range, std::vector<EndpointSummary> &out) override;
   Status query_packets(std::string_view endpoint, std::size_t limit,
                        std::vector<PacketRow> &out) override;
@@ -346,6 +360,7 @@ private:
   Stmt insert_source_, select_source_, advance_source_;
   Stmt select_endpoint_, insert_endpoint_, endpoint_name_;
   Stmt insert_packet_, insert_packets_, max_stored_key_, upsert_rollup_, upsert_address_;
+  Stmt insert_local_host_, load_local_hosts_;
   Stmt load_addresses_, query_addresses_, rollup_summary_, packet_summary_, query_packets_;
 
   // Committed endpoint name -> id. Cleared on rollback (ids handed out inside
@@ -520,6 +535,8 @@ bool SqliteStore::prepare_all(std::string &error) {
       {&upsert_rollup_, kUpsertRollup},
       {&upsert_address_, kUpsertAddress},
       {&load_addresses_, kLoadAddresses},
+      {&insert_local_host_, kInsertLocalHost},
+      {&load_local_hosts_, kLoadLocalHosts},
       {&query_addresses_, kQueryAddresses},
       {&rollup_summary_, kRollupSummary},
       {&packet_summary_, kPacketSummary},
@@ -885,6 +902,16 @@ Status SqliteStore::write_in_transaction(const Batch &batch) {
   if (Status st = upsert_learnt(batch); !st) {
     return st;
   }
+  {
+    sqlite3_stmt *lh = insert_local_host_.get();
+    const std::int64_t now = now_us();
+    for (const IpAddress &a : batch.local_hosts) {
+      if ((bind_address(lh, 1, a) | sqlite3_bind_int64(lh, 2, now)) != SQLITE_OK ||
+          !step_done(lh)) {
+        return fail("recording local host " + a.to_string());
+      }
+    }
+  }
   if (!step_done(commit_.get())) {
     return fail("commit");
   }
@@ -936,6 +963,28 @@ Status SqliteStore::load_addresses(
     return Status::success();
   } catch (...) {
     return Status::failure(plain_error("load_addresses: exception"));
+  }
+}
+
+Status SqliteStore::load_local_hosts(const std::function<void(const IpAddress &)> &fn) {
+  try {
+    const std::lock_guard lock(mu_);
+    sqlite3_stmt *s = load_local_hosts_.get();
+    ResetOnExit reset(s);
+    int rc = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      IpAddress a;
+      if (!address_from_blob(sqlite3_column_blob(s, 0), sqlite3_column_bytes(s, 0), a)) {
+        return Status::failure(plain_error("local_hosts table holds a malformed address"));
+      }
+      fn(a);
+    }
+    if (rc != SQLITE_DONE) {
+      return fail("loading local hosts");
+    }
+    return Status::success();
+  } catch (...) {
+    return Status::failure(plain_error("load_local_hosts: exception"));
   }
 }
 

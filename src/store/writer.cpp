@@ -1,5 +1,7 @@
 #include "ta/store/writer.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <utility>
 
 namespace ta::store {
@@ -29,6 +31,7 @@ void Writer::submit(Batch &batch) {
     reuse = std::move(spare_.back());
     spare_.pop_back();
   }
+  pending_records_ += batch.packets.size();
   queue_.push_back(std::move(batch));
   batch = std::move(reuse);
   batch.clear();
@@ -65,6 +68,11 @@ std::string Writer::error() const {
   return error_;
 }
 
+std::uint64_t Writer::pending_records() const {
+  std::lock_guard lock(mu_);
+  return pending_records_;
+}
+
 WriterStats Writer::stats() const {
   std::lock_guard lock(mu_);
   return stats_;
@@ -80,11 +88,18 @@ void Writer::run() {
       queue_.pop_front();
       const bool skip = failed_;
       lock.unlock();
+      const auto t0 = std::chrono::steady_clock::now();
       Status st = skip ? Status::failure("writer stopped") : store_.write(batch);
-      if (st.ok && observer_) {
-        observer_(batch);
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (st.ok && observer_.written) {
+        observer_.written(batch, secs);
+      }
+      if (!st.ok && !skip && observer_.failed) {
+        observer_.failed(st.message);
       }
       lock.lock();
+      pending_records_ -= std::min<std::uint64_t>(pending_records_, batch.packets.size());
       if (!st.ok && !failed_) {
         failed_ = true;
         error_ = st.message;

@@ -44,11 +44,10 @@ bool one_line(const std::string &s) {
 // ---- default_filter / check_filter (no privileges needed) ------------------
 
 TEST(DefaultFilter, GeneralisesTheOriginalFilter) {
-  EXPECT_EQ(LiveCapture::default_filter({}), "outbound or (inbound and port 53)");
-  EXPECT_EQ(LiveCapture::default_filter({443}),
-            "(outbound and (port 443)) or (inbound and port 53)");
-  EXPECT_EQ(LiveCapture::default_filter({80, 443, 80}),
-            "(outbound and (port 80 or port 443)) or (inbound and port 53)");
+  EXPECT_EQ(LiveCapture::default_filter({}), "");
+  EXPECT_EQ(LiveCapture::default_filter({443}), "port 443 or port 53");
+  EXPECT_EQ(LiveCapture::default_filter({80, 443, 80}), "port 80 or port 443 or port 53");
+  EXPECT_EQ(LiveCapture::default_filter({53, 80}), "port 53 or port 80");
 }
 
 std::vector<std::vector<std::uint16_t>> port_lists() {
@@ -113,7 +112,7 @@ std::vector<u_char> sll2_frame(std::uint8_t packet_type, std::uint8_t ip_proto, 
   return f;
 }
 
-TEST(DefaultFilter, MeansOutboundToThePortsOrInboundDns) {
+TEST(DefaultFilter, MeansThePortsOrDns) {
   constexpr std::uint8_t kHost = 0;
   constexpr std::uint8_t kOutgoing = 4;
   constexpr std::uint8_t kTcp = 6;
@@ -132,9 +131,9 @@ TEST(DefaultFilter, MeansOutboundToThePortsOrInboundDns) {
   };
   EXPECT_TRUE(matches(sll2_frame(kOutgoing, kTcp, 40000, 443)));
   EXPECT_FALSE(matches(sll2_frame(kOutgoing, kTcp, 40000, 80)));
-  EXPECT_FALSE(matches(sll2_frame(kHost, kTcp, 443, 40000))); // the reply
-  EXPECT_TRUE(matches(sll2_frame(kHost, kUdp, 53, 40000)));   // DNS answer
-  EXPECT_TRUE(matches(sll2_frame(kHost, kTcp, 53, 40000)));   // DNS over TCP
+  EXPECT_TRUE(matches(sll2_frame(kHost, kTcp, 443, 40000))); // the reply: the analyzer skips it
+  EXPECT_TRUE(matches(sll2_frame(kHost, kUdp, 53, 40000)));  // DNS answer
+  EXPECT_TRUE(matches(sll2_frame(kHost, kTcp, 53, 40000)));  // DNS over TCP
   EXPECT_FALSE(matches(sll2_frame(kHost, kUdp, 123, 40000)));
   pcap_freecode(&prog);
   pcap_close(p);
@@ -554,8 +553,9 @@ TEST(LiveCaptureDeathTest, InterfaceDownIsReportedAndRemovalIsAnError) {
   }
   GTEST_FLAG_SET(death_test_style, "fast");
   EXPECT_EXIT(watch_interface_go_down_up_and_away(), ::testing::ExitedWithCode(0),
-              "ta-v0: interface disappeared; capture stopped \\(restart once `ip link` shows it "
-              "again\\)");
+              // libpcap may see the removal first ("The interface disappeared"),
+              // or our own check does ("interface disappeared; capture stopped").
+              "ta-v0: .*[Ii]nterface disappeared.*restart");
 }
 
 // ---- drop_privileges ---------------------------------------------------------

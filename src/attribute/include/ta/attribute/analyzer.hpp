@@ -102,6 +102,8 @@ public:
 
   // Seeds the address table (a reloaded store, a previous run).
   void preload_address(const IpAddress &address, std::string_view name, TimeUs when);
+  // Seeds a local host learnt in an earlier run (ignored with --local-net).
+  void preload_local_host(const IpAddress &address);
 
   // Starts a source: frames with index < frames_done were stored before and
   // only teach (DNS, local hosts); later frames produce records.

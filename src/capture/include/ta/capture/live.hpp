@@ -73,10 +73,12 @@ public:
   [[nodiscard]] static std::unique_ptr<LiveCapture> open(const LiveOptions &options,
                                                          std::string &error);
 
-  // The original system's capture filter, generalised to a list of ports:
-  //   (outbound and (port P1 or port P2 ...)) or (inbound and port 53)
-  // and `outbound or (inbound and port 53)` with no ports. `port` covers
-  // UDP and TCP, IPv4 and IPv6. Duplicate ports are listed once.
+  // The capture filter for a list of ports: `port P1 or port P2 ... or
+  // port 53` (DNS, UDP and TCP, is always in), "" (everything) with no
+  // ports. Unlike the original `(port P and outbound) or (port 53 and
+  // inbound)` it selects no direction: libpcap's inbound/outbound on a
+  // named Linux interface drops frames of both directions, so the analyzer
+  // decides what is outbound. Duplicate ports are listed once.
   [[nodiscard]] static std::string default_filter(const std::vector<std::uint16_t> &ports);
 
   // Whether libpcap compiles `filter` for link type `link_type` (LINKTYPE_

@@ -70,6 +70,9 @@ struct Batch {
   std::vector<std::string> endpoints;
   std::vector<PacketRecord> packets;
   std::vector<LearntAddress> learnt;
+  // Hosts that became local in this batch (they received a DNS response):
+  // persisted so a restart still knows which traffic is outbound.
+  std::vector<IpAddress> local_hosts;
   std::uint64_t frames_through = 0; // ledger position after this batch
   bool source_complete = false;
 
@@ -77,6 +80,7 @@ struct Batch {
     endpoints.clear();
     packets.clear();
     learnt.clear();
+    local_hosts.clear();
     frames_through = 0;
     source_complete = false;
   }
@@ -128,6 +132,10 @@ public:
 
   // Queries replace the contents of `out`. query_endpoints: ordered by
   // endpoint name; a packet counts iff since <= ts_us < until.
+  // Every persisted local host, in the order they were first learnt.
+  [[nodiscard]] virtual Status
+  load_local_hosts(const std::function<void(const IpAddress &)> &fn) = 0;
+
   [[nodiscard]] virtual Status query_endpoints(const TimeRange &range,
                                                std::vector<EndpointSummary> &out) = 0;
   // Most recent first. limit 0 = no limit.

@@ -35,9 +35,13 @@ struct WriterStats {
 
 class Writer {
 public:
-  // Called on the writer thread after each successful write, with the batch
-  // (metrics count durable writes here).
-  using Observer = std::function<void(const Batch &)>;
+  // Called on the writer thread: after each durable write with the batch and
+  // how long the write took (metrics count durable writes here), and once
+  // with the message when a write fails.
+  struct Observer {
+    std::function<void(const Batch &, double seconds)> written;
+    std::function<void(const std::string &error)> failed;
+  };
 
   explicit Writer(Store &store, std::size_t depth = 2, Observer observer = {});
   ~Writer();
@@ -53,6 +57,8 @@ public:
   [[nodiscard]] bool failed() const;
   [[nodiscard]] std::string error() const;
   [[nodiscard]] WriterStats stats() const;
+  // Records submitted and not yet written (or dropped after a failure).
+  [[nodiscard]] std::uint64_t pending_records() const;
 
 private:
   void run();
@@ -67,6 +73,7 @@ private:
   std::deque<std::function<void(Store &)>> calls_;
   std::uint64_t submitted_ = 0;
   std::uint64_t completed_ = 0;
+  std::uint64_t pending_records_ = 0;
   bool stop_ = false;
   bool failed_ = false;
   std::string error_;
