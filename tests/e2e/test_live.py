@@ -10,8 +10,10 @@ exactly the hostnames the producer fetched.
 import json
 import os
 import pathlib
+import shutil
 import signal
 import sqlite3
+import tempfile
 import subprocess
 import time
 from collections import Counter
@@ -207,3 +209,32 @@ def test_live_bad_input_is_a_one_line_error(tmp_path):
         assert r.returncode == 2, (args, r.stderr)
         lines = [l for l in r.stderr.splitlines() if l.strip()]
         assert len(lines) == 1 and needle in lines[0], (args, r.stderr)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setcap") is None,
+                    reason="needs root to grant capabilities, and setcap")
+def test_runs_without_root_with_only_the_capture_capabilities():
+    """The documented non-root setup: the binary holds cap_net_raw and
+    cap_net_admin, the user is nobody."""
+    d = pathlib.Path(tempfile.mkdtemp())
+    try:
+        os.chmod(d, 0o755)
+        exe = d / "traffic-analyzer"
+        shutil.copy(BIN, exe)
+        os.chmod(exe, 0o755)
+        subprocess.run(["setcap", "cap_net_raw,cap_net_admin+eip", exe], check=True)
+        p = subprocess.Popen(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                              exe, "run", "-i", "lo", "--store", "none", "--metrics-listen", ""],
+                             stderr=subprocess.PIPE, text=True)
+        wait_for_line(p, "capturing on lo")
+        stop(p)
+        # Without the capabilities the same user gets the one-line hint.
+        plain = d / "plain"
+        shutil.copy(BIN, plain)
+        os.chmod(plain, 0o755)
+        r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                            plain, "run", "-i", "lo", "--store", "none", "--metrics-listen", ""],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2 and "setcap" in r.stderr, r.stderr
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
