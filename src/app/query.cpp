@@ -1,6 +1,7 @@
 // `query endpoints|packets|addresses`: read what the store holds.
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -84,6 +85,21 @@ std::string printable(std::string_view s) {
   return out;
 }
 
+// An empty bound is no bound; anything else must be a time.
+bool parse_bound(const char *flag, const std::string &text, std::optional<TimeUs> &out) {
+  if (text.empty()) {
+    return true;
+  }
+  out = parse_time(text);
+  if (!out) {
+    std::fprintf(stderr,
+                 "traffic-analyzer: %s '%s' is not a time (RFC 3339, YYYY-MM-DD or epoch "
+                 "seconds)\n",
+                 flag, text.c_str());
+  }
+  return out.has_value();
+}
+
 void dump_json(const nlohmann::json &j) {
   // Invalid UTF-8 in names is replaced, never an exception.
   std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
@@ -93,25 +109,9 @@ void dump_json(const nlohmann::json &j) {
 
 int run_query_endpoints(const QueryArgs &args) {
   store::TimeRange range;
-  if (!args.since.empty()) {
-    range.since = parse_time(args.since);
-    if (!range.since) {
-      std::fprintf(
-          stderr,
-          "traffic-analyzer: --since '%s' is not a time (RFC 3339, YYYY-MM-DD or epoch seconds)\n",
-          args.since.c_str());
-      return kExitBadInput;
-    }
-  }
-  if (!args.until.empty()) {
-    range.until = parse_time(args.until);
-    if (!range.until) {
-      std::fprintf(
-          stderr,
-          "traffic-analyzer: --until '%s' is not a time (RFC 3339, YYYY-MM-DD or epoch seconds)\n",
-          args.until.c_str());
-      return kExitBadInput;
-    }
+  if (!parse_bound("--since", args.since, range.since) ||
+      !parse_bound("--until", args.until, range.until)) {
+    return kExitBadInput;
   }
   auto s = open_for_query(args);
   if (!s) {

@@ -82,13 +82,22 @@ def test_run_and_capture_watch_agree_with_tcpdump_and_the_producer(tmp_path):
         wait_for_line(run, "capturing on")
         cap = net.spawn(net.cli, BIN, "capture", "-i", net.cli_if, "--ports", "80",
                         "--rotate", "1s", "--out", dump)
+        # The original interceptor too: tcpdump -G rotating in place.
+        gdump = tmp_path / "gdump"
+        gdump.mkdir()
+        tcpdump_g = net.spawn(net.cli, "tcpdump", "-Z", "root", "-i", net.cli_if, "-G", "1", "-w",
+                              gdump / "%Y_%m_%d_%H_%M_%S-dump.pcap", "port 80 or port 53")
+        wait_for_line(tcpdump_g, "listening on")
         time.sleep(1.0)  # capture has no ready line; its filter is in place well before this
         truth = net.produce(rounds=5)
         time.sleep(1.5)
         run_err = stop(run)
         stop(cap)
-        tcpdump.send_signal(signal.SIGTERM)
-        tcpdump.communicate(timeout=10)
+        for p in (tcpdump, tcpdump_g):
+            p.send_signal(signal.SIGTERM)
+            p.communicate(timeout=10)
+        db_gwatch = tmp_path / "gwatch.db"
+        ta("watch", gdump, "--once", "--store", f"sqlite:{db_gwatch}")
 
         files = sorted(p.name for p in dump.iterdir())
         assert files and all(n.endswith("-dump.pcap") for n in files), files
@@ -99,6 +108,7 @@ def test_run_and_capture_watch_agree_with_tcpdump_and_the_producer(tmp_path):
         assert all(n > 0 for n in expected.values())
         assert by_endpoint(query_endpoints(db_run)) == expected, run_err
         assert by_endpoint(query_endpoints(db_watch)) == expected
+        assert by_endpoint(query_endpoints(db_gwatch)) == expected
         # Every fetch opened one connection: one SYN per fetch, so at least
         # five packets per fetch went out (SYN, ACK, request, ACK, FIN).
         for h, n in truth.items():
@@ -145,13 +155,20 @@ def test_watch_delete_after_and_ignored_names(tmp_path):
     (dump / ".b.pcap.part").write_bytes(src.read_bytes())
     (dump / "c.pcap.tmp").write_bytes(src.read_bytes())
     (dump / "junk.pcap").write_text("not a capture")
+    whole = pathlib.Path(__file__).resolve().parent.parent / "data" / "chrissanders_http_espn.pcapng"
+    (dump / "cut.pcapng").write_bytes(whole.read_bytes()[:300_000])
     db = tmp_path / "t.db"
     r = ta("watch", dump, "--once", "--delete-after", "--store", f"sqlite:{db}")
     left = sorted(p.name for p in dump.iterdir())
-    assert left == [".b.pcap.part", "c.pcap.tmp", "junk.pcap"], left
+    # Damaged or unreadable files stay for a person to look at; the rest go.
+    assert left == [".b.pcap.part", "c.pcap.tmp", "cut.pcapng", "junk.pcap"], left
     assert "junk.pcap" in r.stderr
+    assert "cut.pcapng" in r.stderr and "records ingested before it" in r.stderr
+    cut_db = tmp_path / "cut.db"
+    ta("analyze", "--quiet", "--store", f"sqlite:{cut_db}", dump / "cut.pcapng", check=False)
+    assert sum(e["packets"] for e in query_endpoints(cut_db)) > 0
     single = tmp_path / "single.db"
-    ta("analyze", "--quiet", "--store", f"sqlite:{single}", src)
+    ta("analyze", "--quiet", "--store", f"sqlite:{single}", src, dump / "cut.pcapng", check=False)
     assert query_endpoints(db) == query_endpoints(single)
 
 
