@@ -1,13 +1,14 @@
 /* udp_blast DST_IP PORT PPS SECONDS [SIZE]: sends UDP datagrams at a steady
  * rate for a fixed time (bounded: it stops by itself), then prints how many
  * it sent. Used by bench/live_bench.py inside its own network namespaces. */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
 
 static double now(void) {
   struct timespec ts;
