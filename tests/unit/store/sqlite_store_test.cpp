@@ -151,12 +151,12 @@ TEST_F(SqliteStoreTest, CreatesVersionedSchemaAndReopens) {
   }
   {
     RawDb raw(path_);
-    EXPECT_EQ(raw.integer("PRAGMA user_version"), 1);
+    EXPECT_EQ(raw.integer("PRAGMA user_version"), 2);
     EXPECT_EQ(raw.integer("PRAGMA application_id"), 0x54415354);
     EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");
     EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
-                          "('sources','endpoints','packets','rollups','addresses')"),
-              5);
+                          "('sources','endpoints','packets','rollups','addresses','local_hosts')"),
+              6);
     // No secondary index on packets: insert speed first.
     EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND "
                           "tbl_name = 'packets'"),
@@ -169,7 +169,29 @@ TEST_F(SqliteStoreTest, CreatesVersionedSchemaAndReopens) {
   EXPECT_EQ(eps[0].endpoint, "a.example");
   EXPECT_EQ(eps[0].packets, 1U);
   RawDb raw(path_);
-  EXPECT_EQ(raw.integer("PRAGMA user_version"), 1);
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), 2);
+}
+
+TEST_F(SqliteStoreTest, LocalHostsPersistInFirstLearntOrder) {
+  {
+    auto store = open();
+    ASSERT_TRUE(store);
+    const auto id = source(*store);
+    store::Batch b;
+    b.source_id = id;
+    b.endpoints.emplace_back();
+    b.local_hosts = {*IpAddress::parse("10.0.0.2"), *IpAddress::parse("fd00::2")};
+    ASSERT_TRUE(store->write(b));
+    b.local_hosts = {*IpAddress::parse("10.0.0.2")}; // again: no duplicate
+    ASSERT_TRUE(store->write(b));
+  }
+  auto store = open();
+  ASSERT_TRUE(store);
+  std::vector<std::string> got;
+  ASSERT_TRUE(store->load_local_hosts([&](const IpAddress &a) { got.push_back(a.to_string()); }));
+  EXPECT_EQ(got.size(), 2U);
+  EXPECT_NE(std::find(got.begin(), got.end(), "10.0.0.2"), got.end());
+  EXPECT_NE(std::find(got.begin(), got.end(), "fd00::2"), got.end());
 }
 
 TEST_F(SqliteStoreTest, RefusesANewerSchemaVersion) {
