@@ -86,6 +86,19 @@ struct WatchArgs {
 void add_watch(CLI::App &app, WatchArgs &args);
 int run_watch(const WatchArgs &args);
 
+struct DemoArgs {
+  PipelineArgs pipeline; // store defaults to sqlite:traffic.db (set by add_demo)
+  double rate = 200;     // frames per second, paced in real time
+  std::uint32_t endpoints = 25;
+  std::uint64_t seed = 1;
+  double duration_seconds = 0; // 0 = until SIGINT/SIGTERM
+  std::string prometheus = "auto";
+  std::uint16_t prometheus_port = 9090;
+  double table_seconds = 5;
+};
+void add_demo(CLI::App &app, DemoArgs &args);
+int run_demo(const DemoArgs &args);
+
 // "10s", "5m", "1h", "30" (seconds) -> seconds; 0 on anything else.
 std::int64_t parse_duration_seconds(const std::string &text);
 

@@ -23,6 +23,8 @@ int main(int argc, char **argv) {
   add_capture(app, capture);
   WatchArgs watch;
   add_watch(app, watch);
+  DemoArgs demo;
+  add_demo(app, demo);
   // Every option of every subcommand can also come from a TOML file:
   // top-level keys, or a [run] / [capture] / [watch] section; flags given on
   // the command line override it (deploy/traffic-analyzer.toml).
@@ -55,6 +57,9 @@ int main(int argc, char **argv) {
   }
   if (app.got_subcommand("watch")) {
     return run_watch(watch);
+  }
+  if (app.got_subcommand("demo")) {
+    return run_demo(demo);
   }
   if (app.got_subcommand("generate")) {
     return run_generate(generate);
