@@ -176,3 +176,17 @@ def test_demo_feeds_its_own_prometheus(tmp_path):
         assert list(tmp.iterdir()) == []
     finally:
         kill(demo)
+
+
+def test_demo_without_prometheus_installed_says_so_once_and_runs(tmp_path):
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    env = dict(os.environ, PATH=str(empty))  # no prometheus to be found
+    r = subprocess.run([BIN, "demo", "--duration", "2", "--store", f"sqlite:{tmp_path / 'd.db'}",
+                        "--metrics-listen", f"127.0.0.1:{free_port()}", "--rate", "500"],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                       env=env)
+    assert r.returncode == 0, r.stderr
+    lines = [l for l in r.stderr.splitlines() if "not installed" in l]
+    assert len(lines) == 1, r.stderr
+    assert "\nframes " in r.stdout
