@@ -17,11 +17,8 @@ void add_analyze(CLI::App &app, AnalyzeArgs &args) {
 }
 
 int run_analyze(const AnalyzeArgs &args) {
-  std::string err;
-  std::string warning;
-  auto pipeline = Pipeline::open(args.pipeline, false, err, warning);
+  auto pipeline = Pipeline::open(args.pipeline, false);
   if (!pipeline) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", err.c_str());
     return kExitBadInput;
   }
   install_stop_handlers();
@@ -53,8 +50,6 @@ int run_analyze(const AnalyzeArgs &args) {
     }
   }
   if (!pipeline->drain()) {
-    std::fprintf(stderr, "traffic-analyzer: store write failed: %s\n",
-                 pipeline->writer().error().c_str());
     return kExitFailure;
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -336,14 +336,9 @@ void add_demo(CLI::App &app, DemoArgs &args) {
 
 int run_demo(const DemoArgs &args) {
   std::string err;
-  std::string warning;
-  auto pipeline = Pipeline::open(args.pipeline, true, err, warning);
+  auto pipeline = Pipeline::open(args.pipeline, true);
   if (!pipeline) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", err.c_str());
     return kExitBadInput;
-  }
-  if (!warning.empty()) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", warning.c_str());
   }
   if (!pipeline->begin_live("demo", err)) {
     std::fprintf(stderr, "traffic-analyzer: %s\n", err.c_str());
@@ -442,8 +437,7 @@ int run_demo(const DemoArgs &args) {
       pipeline->flush();
       pipeline->publish();
       if (pipeline->writer().failed()) {
-        std::fprintf(stderr, "traffic-analyzer: store write failed: %s\n",
-                     pipeline->writer().error().c_str());
+        pipeline->report_store_failure();
         exit_code = kExitFailure;
         break;
       }
@@ -488,8 +482,6 @@ int run_demo(const DemoArgs &args) {
   const bool ok = pipeline->drain();
   prometheus.stop();
   if (!ok) {
-    std::fprintf(stderr, "traffic-analyzer: store write failed: %s\n",
-                 pipeline->writer().error().c_str());
     return kExitFailure;
   }
   pipeline->print_summary(std::chrono::duration<double>(Clock::now() - t0).count());

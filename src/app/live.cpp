@@ -127,14 +127,9 @@ int run_run(const LiveArgs &args) {
     std::fprintf(stderr, "traffic-analyzer: %s\n", err.c_str());
     return kExitBadInput;
   }
-  std::string warning;
-  auto pipeline = Pipeline::open(args.pipeline, true, err, warning);
+  auto pipeline = Pipeline::open(args.pipeline, true);
   if (!pipeline) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", err.c_str());
     return kExitBadInput;
-  }
-  if (!warning.empty()) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", warning.c_str());
   }
   std::vector<decode::LinkType> links;
   std::string names;
@@ -175,8 +170,7 @@ int run_run(const LiveArgs &args) {
       report_interfaces(*live, pipeline->metrics(), false);
     }
     if (pipeline->writer().failed()) {
-      std::fprintf(stderr, "traffic-analyzer: store write failed: %s\n",
-                   pipeline->writer().error().c_str());
+      pipeline->report_store_failure();
       return kExitFailure;
     }
   }
@@ -185,8 +179,6 @@ int run_run(const LiveArgs &args) {
   report_interfaces(*live, pipeline->metrics(), true);
   g_live = nullptr;
   if (!ok) {
-    std::fprintf(stderr, "traffic-analyzer: store write failed: %s\n",
-                 pipeline->writer().error().c_str());
     return kExitFailure;
   }
   pipeline->print_summary(

@@ -75,8 +75,17 @@ void add_pipeline_options(CLI::App *cmd, PipelineArgs &args, bool with_metrics) 
   }
 }
 
-std::unique_ptr<Pipeline> Pipeline::open(const PipelineArgs &args, bool with_metrics,
-                                         std::string &error, std::string &warning) {
+std::unique_ptr<Pipeline> Pipeline::open(const PipelineArgs &args, bool with_metrics) {
+  std::string error;
+  auto p = open_quietly(args, with_metrics, error);
+  if (!p) {
+    std::fprintf(stderr, "traffic-analyzer: %s\n", error.c_str());
+  }
+  return p;
+}
+
+std::unique_ptr<Pipeline> Pipeline::open_quietly(const PipelineArgs &args, bool with_metrics,
+                                                 std::string &error) {
   attribute::Options opt;
   opt.dns_table_capacity = args.dns_table_size;
   for (const auto &text : args.local_nets) {
@@ -104,7 +113,7 @@ std::unique_ptr<Pipeline> Pipeline::open(const PipelineArgs &args, bool with_met
     std::string merr;
     p->metrics_ = metrics::Metrics::create(mo, merr);
     if (!p->metrics_) {
-      warning = merr + " (going on without /metrics)";
+      std::fprintf(stderr, "traffic-analyzer: %s (going on without /metrics)\n", merr.c_str());
     }
   }
   metrics::Metrics *m = p->metrics_.get();
@@ -252,7 +261,15 @@ void Pipeline::publish() {
 bool Pipeline::drain() {
   writer_->drain();
   publish();
-  return !writer_->failed();
+  if (writer_->failed()) {
+    report_store_failure();
+    return false;
+  }
+  return true;
+}
+
+void Pipeline::report_store_failure() const {
+  std::fprintf(stderr, "traffic-analyzer: store write failed: %s\n", writer_->error().c_str());
 }
 
 void Pipeline::print_summary(double seconds) const {

@@ -39,11 +39,10 @@ void install_stop_handlers(void (*also)(int) = nullptr);
 
 class Pipeline {
 public:
-  // nullptr with a one-line error (bad option values, store unopenable).
-  // Metrics that cannot bind are reported in `warning` and left off: the
-  // pipeline goes on without them.
-  [[nodiscard]] static std::unique_ptr<Pipeline> open(const PipelineArgs &args, bool with_metrics,
-                                                      std::string &error, std::string &warning);
+  // nullptr after a one-line error on stderr (bad option values, store
+  // unopenable). Metrics that cannot bind are one line on stderr too, and
+  // left off: the pipeline goes on without them.
+  [[nodiscard]] static std::unique_ptr<Pipeline> open(const PipelineArgs &args, bool with_metrics);
   ~Pipeline();
   Pipeline(const Pipeline &) = delete;
   Pipeline &operator=(const Pipeline &) = delete;
@@ -63,8 +62,11 @@ public:
 
   // Pipeline stats -> metrics (call periodically from the analyzer's thread).
   void publish();
-  // Waits until everything submitted is durable; false if the store failed.
+  // Waits until everything submitted is durable; false (after one line on
+  // stderr saying why) if the store failed.
   [[nodiscard]] bool drain();
+  // The one line about a failed store write.
+  void report_store_failure() const;
 
   [[nodiscard]] attribute::Analyzer &analyzer() { return *analyzer_; }
   [[nodiscard]] store::Writer &writer() { return *writer_; }
@@ -76,6 +78,8 @@ public:
 
 private:
   Pipeline() = default;
+  [[nodiscard]] static std::unique_ptr<Pipeline>
+  open_quietly(const PipelineArgs &args, bool with_metrics, std::string &error);
   std::string spec_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<metrics::Metrics> metrics_;

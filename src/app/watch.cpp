@@ -86,16 +86,10 @@ int run_watch(const WatchArgs &args) {
                  std::strerror(errno));
     return kExitBadInput;
   }
-  std::string err;
-  std::string warning;
-  auto pipeline = Pipeline::open(args.pipeline, !args.once, err, warning);
+  auto pipeline = Pipeline::open(args.pipeline, !args.once);
   if (!pipeline) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", err.c_str());
     close(fd);
     return kExitBadInput;
-  }
-  if (!warning.empty()) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", warning.c_str());
   }
   install_stop_handlers();
 
@@ -215,8 +209,6 @@ int run_watch(const WatchArgs &args) {
   }
   close(fd);
   if (!pipeline->drain()) {
-    std::fprintf(stderr, "traffic-analyzer: store write failed: %s\n",
-                 pipeline->writer().error().c_str());
     return kExitFailure;
   }
   return exit_code;

@@ -1,11 +1,9 @@
 #include "ta/capture/capture.hpp"
 
-#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <vector>
 
 #include <pcap/pcap.h>
 
