@@ -52,8 +52,19 @@ void install_stop_handlers(void (*also)(int)) {
 
 void add_pipeline_options(CLI::App *cmd, PipelineArgs &args, bool with_metrics) {
   cmd->add_option("--store", args.store,
-                  "Where records go: sqlite:PATH, a bare PATH (SQLite), or none")
+                  "Where records go: sqlite:PATH, a bare PATH (SQLite), none, or "
+                  "cassandra://[USER@]HOST[:PORT][,HOST[:PORT]]...[/KEYSPACE]")
       ->capture_default_str();
+  add_cassandra_options(cmd, args.cassandra, true);
+  // One-shot commands wait for their records to be stored; long-running ones
+  // are being stopped, and what is left is sent on their next start.
+  args.spool_wait_seconds = with_metrics ? 10 : 600;
+  cmd->add_option("--spool-wait", args.spool_wait_seconds,
+                  "Cassandra: seconds to wait at exit for the spool to drain (what is left is "
+                  "sent on the next start)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e9))
+      ->group("Cassandra");
   cmd->add_option("--local-net", args.local_nets,
                   "CIDR of local hosts (repeatable); default: hosts that received DNS responses");
   cmd->add_option("--ports", args.ports,
@@ -73,6 +84,50 @@ void add_pipeline_options(CLI::App *cmd, PipelineArgs &args, bool with_metrics) 
                     "Endpoints with their own metric series; the rest count as (other)")
         ->capture_default_str();
   }
+}
+
+void add_cassandra_options(CLI::App *cmd, store::CassandraOptions &o, bool writing) {
+  const char *group = "Cassandra";
+  cmd->add_option("--cassandra-password-file", o.password_file,
+                  "File whose first line is the password (default: the environment variable "
+                  "TRAFFIC_ANALYZER_CASSANDRA_PASSWORD)")
+      ->group(group);
+  cmd->add_option("--agent-id", o.agent_id,
+                  "This agent's name in every key (default: the host name)")
+      ->group(group);
+  cmd->add_option("--consistency", o.consistency, "CQL consistency of reads and writes")
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_flag("--cassandra-lz4", o.lz4, "Compress CQL frames with LZ4")->group(group);
+  cmd->add_flag("--cassandra-tls", o.tls, "Connect with TLS")->group(group);
+  cmd->add_option("--cassandra-tls-ca", o.tls_ca_file,
+                  "PEM file of the CA (or self-signed certificate) to trust; implies TLS")
+      ->group(group)
+      ->each([&o](const std::string &) { o.tls = true; });
+  if (!writing) {
+    return;
+  }
+  cmd->add_option("--spool", o.spool_path,
+                  "Durable spool file: batches wait here until Cassandra acknowledges them")
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--spool-max-mb", o.spool_max_mb,
+                  "Spool size (MiB) at which ingest waits for Cassandra (backpressure)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 30U))
+      ->group(group);
+  cmd->add_option("--replication", o.replication,
+                  "Replication map of a keyspace created here, e.g. \"{'class': "
+                  "'NetworkTopologyStrategy', 'dc1': 3}\"")
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--ttl", o.ttl_seconds,
+                  "default_time_to_live (seconds) of packet and roll-up tables created here")
+      ->check(CLI::Range(std::int64_t{0}, std::int64_t{630720000}))
+      ->group(group);
+  cmd->add_flag("--twcs", o.twcs,
+                "Create packet and roll-up tables with TimeWindowCompactionStrategy (1 day)")
+      ->group(group);
 }
 
 std::unique_ptr<Pipeline> Pipeline::open(const PipelineArgs &args, bool with_metrics) {
@@ -101,7 +156,9 @@ std::unique_ptr<Pipeline> Pipeline::open_quietly(const PipelineArgs &args, bool 
   }
   std::unique_ptr<Pipeline> p(new Pipeline());
   p->spec_ = args.store;
-  p->store_ = store::open_store(args.store, error);
+  p->spool_wait_ = std::chrono::milliseconds(
+      static_cast<std::int64_t>(std::min(args.spool_wait_seconds, 1e9) * 1000));
+  p->store_ = store::open_store(args.store, args.cassandra, error);
   if (!p->store_) {
     return nullptr;
   }
@@ -114,6 +171,10 @@ std::unique_ptr<Pipeline> Pipeline::open_quietly(const PipelineArgs &args, bool 
     p->metrics_ = metrics::Metrics::create(mo, merr);
     if (!p->metrics_) {
       std::fprintf(stderr, "traffic-analyzer: %s (going on without /metrics)\n", merr.c_str());
+    } else {
+      store::Store *s = p->store_.get();
+      p->metrics_->set_backend(
+          [s](std::vector<store::BackendFamily> &out) { s->backend_metrics(out); });
     }
   }
   metrics::Metrics *m = p->metrics_.get();
@@ -263,6 +324,12 @@ bool Pipeline::drain() {
   publish();
   if (writer_->failed()) {
     report_store_failure();
+    return false;
+  }
+  // A backend with a spool (Cassandra) has the records durably; wait for
+  // them to reach the database too, so a finished command means stored.
+  if (const store::Status st = store_->settle(spool_wait_); !st) {
+    std::fprintf(stderr, "traffic-analyzer: %s\n", st.message.c_str());
     return false;
   }
   return true;

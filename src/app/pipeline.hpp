@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -15,6 +16,7 @@
 
 #include "ta/attribute/analyzer.hpp"
 #include "ta/metrics/metrics.hpp"
+#include "ta/store/cassandra_store.hpp"
 #include "ta/store/store.hpp"
 #include "ta/store/writer.hpp"
 
@@ -25,6 +27,9 @@ struct PipelineArgs {
   std::vector<std::string> local_nets;
   std::string ports;
   std::size_t dns_table_size = 1U << 20U;
+  store::CassandraOptions cassandra;
+  // At exit, how long to wait for a backend's spool to reach its database.
+  double spool_wait_seconds = 600;
   // Metrics (long-running modes only).
   std::string metrics_listen = "0.0.0.0:9100";
   bool legacy_metric_names = false;
@@ -32,6 +37,9 @@ struct PipelineArgs {
 };
 
 void add_pipeline_options(CLI::App *cmd, PipelineArgs &args, bool with_metrics);
+// The Cassandra store's options (--store cassandra://...): `writing` adds
+// those that only matter when records are written (schema, spool).
+void add_cassandra_options(CLI::App *cmd, store::CassandraOptions &options, bool writing);
 
 // Set by SIGINT/SIGTERM; long-running loops poll it.
 extern std::atomic<bool> g_stop;
@@ -86,6 +94,7 @@ private:
   std::unique_ptr<store::Writer> writer_;
   std::unique_ptr<attribute::Analyzer> analyzer_;
   std::uint64_t live_index_ = 0;
+  std::chrono::milliseconds spool_wait_{600000};
 };
 
 } // namespace ta::app

@@ -19,7 +19,9 @@ void add_query(CLI::App &app, QueryArgs &args, CLI::App *&endpoints, CLI::App *&
   auto fmt_check = CLI::IsMember({"table", "json", "csv"});
 
   endpoints = q->add_subcommand("endpoints", "Per-endpoint packets, bytes, first/last seen");
-  endpoints->add_option("--store", args.store, "sqlite:PATH or a bare PATH")->capture_default_str();
+  endpoints->add_option("--store", args.store, "sqlite:PATH, a bare PATH, or cassandra://...")
+      ->capture_default_str();
+  add_cassandra_options(endpoints, args.cassandra, false);
   endpoints->add_option("--since", args.since, "From this time (RFC 3339, date, or epoch seconds)");
   endpoints->add_option("--until", args.until, "Before this time (exclusive)");
   endpoints->add_option("--format", args.format, "table, json or csv")
@@ -27,7 +29,9 @@ void add_query(CLI::App &app, QueryArgs &args, CLI::App *&endpoints, CLI::App *&
       ->capture_default_str();
 
   packets = q->add_subcommand("packets", "Packet records of one endpoint, most recent first");
-  packets->add_option("--store", args.store, "sqlite:PATH or a bare PATH")->capture_default_str();
+  packets->add_option("--store", args.store, "sqlite:PATH, a bare PATH, or cassandra://...")
+      ->capture_default_str();
+  add_cassandra_options(packets, args.cassandra, false);
   packets->add_option("--endpoint", args.endpoint, "Endpoint name (\"\" for unresolved)")
       ->required();
   packets->add_option("--limit", args.limit, "At most this many rows (0: all)")
@@ -37,7 +41,9 @@ void add_query(CLI::App &app, QueryArgs &args, CLI::App *&endpoints, CLI::App *&
       ->capture_default_str();
 
   addresses = q->add_subcommand("addresses", "The learnt address -> hostname table");
-  addresses->add_option("--store", args.store, "sqlite:PATH or a bare PATH")->capture_default_str();
+  addresses->add_option("--store", args.store, "sqlite:PATH, a bare PATH, or cassandra://...")
+      ->capture_default_str();
+  add_cassandra_options(addresses, args.cassandra, false);
   addresses->add_option("--format", args.format, "table, json or csv")
       ->check(fmt_check)
       ->capture_default_str();
@@ -47,7 +53,9 @@ namespace {
 
 std::unique_ptr<store::Store> open_for_query(const QueryArgs &args) {
   std::string err;
-  auto s = store::open_store(args.store, err);
+  store::CassandraOptions cassandra = args.cassandra;
+  cassandra.read_only = true;
+  auto s = store::open_store(args.store, cassandra, err);
   if (!s) {
     std::fprintf(stderr, "traffic-analyzer: %s\n", err.c_str());
   }

@@ -6,6 +6,9 @@
 #include <condition_variable>
 #include <deque>
 #include <exception>
+#include <functional>
+#include <iterator>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -97,6 +100,73 @@ struct Scratch {
   std::mutex mu;
   std::vector<Sums> sums;
   std::vector<Endpoint *> endpoints;
+};
+
+// The store backend's own families (Cassandra: spool, client per node, the
+// node's view of our tables), converted at scrape time. The backend's
+// callback reads caches only, so a scrape never waits on the network.
+class BackendCollectable final : public prometheus::Collectable {
+public:
+  void set(std::function<void(std::vector<store::BackendFamily> &)> fn) {
+    const std::lock_guard lock(mu_);
+    fn_ = std::move(fn);
+  }
+
+  [[nodiscard]] std::vector<prometheus::MetricFamily> Collect() const override {
+    std::vector<store::BackendFamily> families;
+    {
+      const std::lock_guard lock(mu_);
+      if (!fn_) {
+        return {};
+      }
+      fn_(families);
+    }
+    std::vector<prometheus::MetricFamily> out;
+    out.reserve(families.size());
+    for (const store::BackendFamily &f : families) {
+      prometheus::MetricFamily m;
+      m.name = f.name;
+      m.help = f.help;
+      m.type = f.type == store::BackendFamily::Type::counter ? prometheus::MetricType::Counter
+               : f.type == store::BackendFamily::Type::gauge ? prometheus::MetricType::Gauge
+                                                             : prometheus::MetricType::Histogram;
+      for (const store::BackendSample &s : f.samples) {
+        prometheus::ClientMetric c;
+        for (const auto &[k, v] : s.labels) {
+          c.label.push_back({k, utf8_label(v)});
+        }
+        switch (m.type) {
+        case prometheus::MetricType::Counter:
+          c.counter.value = s.value;
+          break;
+        case prometheus::MetricType::Gauge:
+          c.gauge.value = s.value;
+          break;
+        default: {
+          // buckets are cumulative, one per bound plus +Inf.
+          const std::size_t n = std::min(s.bucket_bounds.size() + 1, s.buckets.size());
+          for (std::size_t i = 0; i < n; ++i) {
+            prometheus::ClientMetric::Bucket b;
+            b.upper_bound = i < s.bucket_bounds.size() ? s.bucket_bounds[i]
+                                                       : std::numeric_limits<double>::infinity();
+            b.cumulative_count = s.buckets[i];
+            c.histogram.bucket.push_back(b);
+          }
+          c.histogram.sample_count = s.buckets.empty() ? 0 : s.buckets.back();
+          c.histogram.sample_sum = s.sum;
+          break;
+        }
+        }
+        m.metric.push_back(std::move(c));
+      }
+      out.push_back(std::move(m));
+    }
+    return out;
+  }
+
+private:
+  mutable std::mutex mu_;
+  std::function<void(std::vector<store::BackendFamily> &)> fn_;
 };
 
 } // namespace
@@ -343,6 +413,7 @@ struct Metrics::Impl {
   const double alpha;
   const double interval_seconds;
 
+  std::shared_ptr<BackendCollectable> backend = std::make_shared<BackendCollectable>();
   // Families are owned by the registry; references stay valid while it lives.
   std::shared_ptr<prometheus::Registry> registry;
   Family<Gauge> &build_info;
@@ -466,6 +537,7 @@ std::unique_ptr<Metrics> Metrics::create(const Options &options, std::string &er
     impl->port = static_cast<std::uint16_t>(ports.front());
     impl->bound = listen->with_port(impl->port);
     impl->exposer->RegisterCollectable(impl->registry);
+    impl->exposer->RegisterCollectable(impl->backend);
   }
   if (options.tick_thread) {
     Impl *raw = impl.get();
@@ -577,8 +649,16 @@ void Metrics::tick_now() {
   impl_->tick();
 }
 
+void Metrics::set_backend(std::function<void(std::vector<store::BackendFamily> &)> fn) {
+  impl_->backend->set(std::move(fn));
+}
+
 std::string Metrics::render() const {
-  return prometheus::TextSerializer().Serialize(impl_->registry->Collect());
+  auto families = impl_->registry->Collect();
+  auto backend = impl_->backend->Collect();
+  families.insert(families.end(), std::make_move_iterator(backend.begin()),
+                  std::make_move_iterator(backend.end()));
+  return prometheus::TextSerializer().Serialize(families);
 }
 
 } // namespace ta::metrics

@@ -1,7 +1,8 @@
 // store/open: maps a --store SPEC to a backend.
-//   "none"         -> the null store
-//   "sqlite:PATH"  -> SQLite at PATH
-//   "PATH"         -> SQLite at PATH (anything else is taken as a path)
+//   "none"               -> the null store
+//   "cassandra://..."    -> Cassandra (see cassandra_store.hpp)
+//   "sqlite:PATH"        -> SQLite at PATH
+//   "PATH"               -> SQLite at PATH (anything else is taken as a path)
 // An empty spec or an empty PATH is an error.
 #include "ta/store/open.hpp"
 
@@ -12,6 +13,11 @@
 namespace ta::store {
 
 std::unique_ptr<Store> open_store(std::string_view spec, std::string &error) {
+  return open_store(spec, CassandraOptions{}, error);
+}
+
+std::unique_ptr<Store> open_store(std::string_view spec, const CassandraOptions &cassandra,
+                                  std::string &error) {
   try {
     if (spec == "none") {
       auto store = make_null_store();
@@ -19,6 +25,9 @@ std::unique_ptr<Store> open_store(std::string_view spec, std::string &error) {
         error = "store none: out of memory";
       }
       return store;
+    }
+    if (is_cassandra_spec(spec)) {
+      return open_cassandra_store(spec, cassandra, error);
     }
     constexpr std::string_view kSqlite = "sqlite:";
     std::string_view path = spec;

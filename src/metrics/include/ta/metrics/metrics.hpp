@@ -29,8 +29,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ta/attribute/analyzer.hpp"
 #include "ta/store/store.hpp"
@@ -78,6 +80,9 @@ public:
   void set_capture_stats(const std::string &interface, std::uint64_t received,
                          std::uint64_t dropped, std::uint64_t if_dropped);
   void on_file_ingested();
+  // The store backend's own families, collected at every scrape (the
+  // callback must not block on I/O). Replaces an earlier one.
+  void set_backend(std::function<void(std::vector<store::BackendFamily> &)> fn);
 
   // One EWMA tick now: what the tick thread does every `tick` (with the
   // thread running, extra ticks skew the rate; meant for tick_thread=false).

@@ -14,12 +14,14 @@
 // batch, inside the same atomic write.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ta/common/address.hpp"
@@ -109,6 +111,24 @@ struct PacketRow {
   std::uint32_t bytes = 0;
 };
 
+// A metric family a backend exports beside the pipeline's own (the Cassandra
+// backend: the node's view of our tables and the client's view per node).
+// Neutral on purpose: the store does not link the metrics library.
+struct BackendSample {
+  std::vector<std::pair<std::string, std::string>> labels;
+  double value = 0;                   // counter or gauge
+  std::vector<double> bucket_bounds;  // histogram: upper bounds (no +Inf)
+  std::vector<std::uint64_t> buckets; // histogram: cumulative, bounds + 1 (+Inf)
+  double sum = 0;                     // histogram
+};
+struct BackendFamily {
+  enum class Type { counter, gauge, histogram };
+  std::string name;
+  std::string help;
+  Type type = Type::gauge;
+  std::vector<BackendSample> samples;
+};
+
 struct AddressRow {
   std::string address;
   std::string name;
@@ -142,6 +162,17 @@ public:
   [[nodiscard]] virtual Status query_packets(std::string_view endpoint, std::size_t limit,
                                              std::vector<PacketRow> &out) = 0;
   [[nodiscard]] virtual Status query_addresses(std::vector<AddressRow> &out) = 0;
+
+  // Backends that hand batches on asynchronously (Cassandra, through its
+  // durable spool) wait here until everything write() accepted has reached
+  // its final place, or `timeout` passes (failure saying what is still
+  // pending and why). Synchronous backends are settled as soon as write()
+  // returns.
+  [[nodiscard]] virtual Status settle(std::chrono::milliseconds /*timeout*/) {
+    return Status::success();
+  }
+  // Metric families of the backend itself; thread-safe, never blocks on I/O.
+  virtual void backend_metrics(std::vector<BackendFamily> & /*out*/) {}
 };
 
 // A backend that stores nothing and answers every query empty: the whole

@@ -1,0 +1,33 @@
+// store/batch_codec: a Batch as bytes, for the Cassandra backend's durable
+// spool (private to src/store). The spool file may be damaged (disk errors,
+// a copy from another version): decode() trusts nothing and names what is
+// wrong instead of reading past the end.
+//
+// Format, all integers big-endian:
+//   "TAB1"                     magic and version
+//   source_id [i64] frames_through [u64] source_complete [u8]
+//   n [u32] then n x ( len [u32] name [len bytes] )        endpoints
+//   n [u32] then n x ( ts_us [i64] frame [u64] address port [u16]
+//                      protocol [u8] bytes [u32] endpoint [u32] )  packets
+//   n [u32] then n x ( address name [u32] when [i64] )     learnt
+//   n [u32] then n x ( address )                           local hosts
+// where address = family [u8] (4 or 6) followed by 4 or 16 bytes.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "ta/common/byte_cursor.hpp"
+#include "ta/store/store.hpp"
+
+namespace ta::store::detail {
+
+// Appends the encoding of `batch` to `out` (cleared first).
+void encode_batch(const Batch &batch, std::vector<std::byte> &out);
+
+// Replaces `batch` with the decoded bytes; false and a one-line `error` when
+// the bytes are not a whole, valid encoding (trailing bytes included).
+[[nodiscard]] bool decode_batch(Bytes data, Batch &batch, std::string &error);
+
+} // namespace ta::store::detail

@@ -1,0 +1,237 @@
+// The Cassandra backend's local parts, no node needed: the --store spec, the
+// spool's batch encoding (including damaged bytes) and the spool file itself
+// (ledger, queue order, owner check, depth across reopen). The backend
+// against a real node is tested end to end (tests/e2e/test_cassandra.py).
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "ta/store/cassandra_store.hpp"
+
+#include "batch_codec.hpp"
+#include "spool.hpp"
+
+namespace ta::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(CassandraSpec, ParsesUsersHostsPortsAndKeyspace) {
+  CassandraTarget t;
+  std::string err;
+  ASSERT_TRUE(parse_cassandra_spec("cassandra://127.0.0.1", t, err)) << err;
+  EXPECT_EQ(t.user, "");
+  ASSERT_EQ(t.hosts.size(), 1U);
+  EXPECT_EQ(t.hosts[0].first, "127.0.0.1");
+  EXPECT_EQ(t.hosts[0].second, 9042);
+  EXPECT_EQ(t.keyspace, "traffic_analyzer");
+
+  ASSERT_TRUE(parse_cassandra_spec("cassandra://ops@a.example:9142,[::1]:9043,b/Traffic_1", t, err))
+      << err;
+  EXPECT_EQ(t.user, "ops");
+  ASSERT_EQ(t.hosts.size(), 3U);
+  EXPECT_EQ(t.hosts[0], (std::pair<std::string, std::uint16_t>{"a.example", 9142}));
+  EXPECT_EQ(t.hosts[1], (std::pair<std::string, std::uint16_t>{"::1", 9043}));
+  EXPECT_EQ(t.hosts[2], (std::pair<std::string, std::uint16_t>{"b", 9042}));
+  EXPECT_EQ(t.keyspace, "traffic_1"); // CQL folds unquoted names to lower case
+}
+
+TEST(CassandraSpec, RefusesMalformedSpecsAndPasswords) {
+  CassandraTarget t;
+  for (const char *bad :
+       {"cassandra://", "cassandra://h:", "cassandra://h:0", "cassandra://h:65536",
+        "cassandra://h:x", "cassandra://,h", "cassandra://[::1", "cassandra://[::1]x",
+        "cassandra://@h", "cassandra://h/", "cassandra://h/1ks", "cassandra://h/k-s", "sqlite:x"}) {
+    std::string err;
+    EXPECT_FALSE(parse_cassandra_spec(bad, t, err)) << bad;
+    EXPECT_FALSE(err.empty()) << bad;
+  }
+  std::string err;
+  EXPECT_FALSE(parse_cassandra_spec("cassandra://u:secret@h", t, err));
+  EXPECT_NE(err.find("TRAFFIC_ANALYZER_CASSANDRA_PASSWORD"), std::string::npos) << err;
+  EXPECT_EQ(err.find("secret"), std::string::npos) << "the password is echoed: " << err;
+}
+
+Batch sample_batch() {
+  Batch b;
+  b.source_id = 7;
+  b.endpoints = {"", "a.example", std::string("n\0ul\xff", 5)};
+  b.packets.push_back({1'700'000'000'000'001, 0, *IpAddress::parse("10.0.0.1"), 80, 6, 60, 1});
+  b.packets.push_back({-5, 3, *IpAddress::parse("2001:db8::1"), 0, 58, 1280, 2});
+  b.packets.push_back({9, 1ULL << 39U, *IpAddress::parse("192.0.2.1"), 65535, 17, 0, 0});
+  b.learnt.push_back({*IpAddress::parse("10.0.0.1"), 1, 1'700'000'000'000'000});
+  b.local_hosts.push_back(*IpAddress::parse("fe80::1"));
+  b.frames_through = 1ULL << 39U;
+  b.source_complete = true;
+  return b;
+}
+
+void expect_equal(const Batch &a, const Batch &b) {
+  EXPECT_EQ(a.source_id, b.source_id);
+  EXPECT_EQ(a.endpoints, b.endpoints);
+  ASSERT_EQ(a.packets.size(), b.packets.size());
+  for (std::size_t i = 0; i < a.packets.size(); ++i) {
+    EXPECT_EQ(a.packets[i].ts_us, b.packets[i].ts_us);
+    EXPECT_EQ(a.packets[i].frame, b.packets[i].frame);
+    EXPECT_EQ(a.packets[i].dst, b.packets[i].dst);
+    EXPECT_EQ(a.packets[i].dst_port, b.packets[i].dst_port);
+    EXPECT_EQ(a.packets[i].protocol, b.packets[i].protocol);
+    EXPECT_EQ(a.packets[i].bytes, b.packets[i].bytes);
+    EXPECT_EQ(a.packets[i].endpoint, b.packets[i].endpoint);
+  }
+  ASSERT_EQ(a.learnt.size(), b.learnt.size());
+  EXPECT_EQ(a.learnt[0].address, b.learnt[0].address);
+  EXPECT_EQ(a.learnt[0].name, b.learnt[0].name);
+  EXPECT_EQ(a.learnt[0].when, b.learnt[0].when);
+  EXPECT_EQ(a.local_hosts, b.local_hosts);
+  EXPECT_EQ(a.frames_through, b.frames_through);
+  EXPECT_EQ(a.source_complete, b.source_complete);
+}
+
+TEST(BatchCodec, RoundTrips) {
+  const Batch b = sample_batch();
+  std::vector<std::byte> bytes;
+  detail::encode_batch(b, bytes);
+  Batch out;
+  std::string err;
+  ASSERT_TRUE(detail::decode_batch(bytes, out, err)) << err;
+  expect_equal(b, out);
+}
+
+TEST(BatchCodec, EveryTruncationAndBadIndexIsANamedError) {
+  std::vector<std::byte> bytes;
+  detail::encode_batch(sample_batch(), bytes);
+  for (std::size_t n = 0; n < bytes.size(); ++n) {
+    Batch out;
+    std::string err;
+    EXPECT_FALSE(detail::decode_batch(std::span(bytes.data(), n), out, err)) << n;
+    EXPECT_NE(err.find("spooled batch:"), std::string::npos) << err;
+    EXPECT_TRUE(out.packets.empty());
+  }
+  auto longer = bytes;
+  longer.push_back(std::byte{0});
+  Batch out;
+  std::string err;
+  EXPECT_FALSE(detail::decode_batch(longer, out, err));
+  EXPECT_NE(err.find("trailing"), std::string::npos) << err;
+
+  Batch b = sample_batch();
+  b.packets[0].endpoint = 3; // only 3 names
+  detail::encode_batch(b, bytes);
+  EXPECT_FALSE(detail::decode_batch(bytes, out, err));
+  EXPECT_NE(err.find("unknown endpoint"), std::string::npos) << err;
+
+  // A huge count with few bytes behind it is refused before any reserve().
+  detail::encode_batch(Batch{}, bytes);
+  bytes[21] = std::byte{0xff}; // endpoint count's top byte
+  EXPECT_FALSE(detail::decode_batch(bytes, out, err));
+}
+
+class SpoolTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("ta_spool_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string path() const { return (dir_ / "spool.db").string(); }
+  fs::path dir_;
+};
+
+TEST_F(SpoolTest, QueuesInOrderAndKeepsTheLedger) {
+  std::string err;
+  auto spool = detail::Spool::open(path(), "keyspace k agent a", err);
+  ASSERT_TRUE(spool) << err;
+  std::optional<SourceState> state;
+  ASSERT_TRUE(spool->find_source("fp", state));
+  EXPECT_FALSE(state);
+  ASSERT_TRUE(spool->put_source("fp", "x.pcap", {7, 0, false}));
+
+  Batch b = sample_batch();
+  b.frames_through = 10;
+  b.source_complete = false;
+  ASSERT_TRUE(spool->append(b, 111));
+  b.frames_through = 20;
+  b.source_complete = true;
+  ASSERT_TRUE(spool->append(b, 222));
+  EXPECT_EQ(spool->depth().batches, 2U);
+  EXPECT_EQ(spool->depth().records, 6U);
+
+  ASSERT_TRUE(spool->find_source("fp", state));
+  ASSERT_TRUE(state);
+  EXPECT_EQ(state->id, 7);
+  EXPECT_EQ(state->frames_done, 20U);
+  EXPECT_TRUE(state->complete);
+  std::string fp;
+  std::string p;
+  ASSERT_TRUE(spool->source_fingerprint(7, fp, p));
+  EXPECT_EQ(fp, "fp");
+  EXPECT_EQ(p, "x.pcap");
+
+  // Oldest first; what is removed is gone, across a reopen too.
+  std::optional<detail::SpoolEntry> e;
+  ASSERT_TRUE(spool->oldest(e));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->spooled_us, 111);
+  Batch got;
+  ASSERT_TRUE(detail::decode_batch(e->payload, got, err)) << err;
+  EXPECT_EQ(got.frames_through, 10U);
+  ASSERT_TRUE(spool->remove(e->seq));
+  spool.reset();
+  spool = detail::Spool::open(path(), "keyspace k agent a", err);
+  ASSERT_TRUE(spool) << err;
+  EXPECT_EQ(spool->depth().batches, 1U);
+  EXPECT_EQ(spool->depth().records, 3U);
+  ASSERT_TRUE(spool->oldest(e));
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->spooled_us, 222);
+  ASSERT_TRUE(spool->quarantine(e->seq, "test"));
+  ASSERT_TRUE(spool->oldest(e));
+  EXPECT_FALSE(e);
+  EXPECT_EQ(spool->depth().batches, 0U);
+  // The ledger never moves back.
+  ASSERT_TRUE(spool->put_source("fp", "x.pcap", {7, 5, false}));
+  ASSERT_TRUE(spool->find_source("fp", state));
+  EXPECT_EQ(state->frames_done, 20U);
+  EXPECT_TRUE(state->complete);
+  std::int64_t max_id = 0;
+  ASSERT_TRUE(spool->max_source_id(max_id));
+  EXPECT_EQ(max_id, 7);
+}
+
+TEST_F(SpoolTest, BelongsToOneKeyspaceAndAgent) {
+  std::string err;
+  ASSERT_TRUE(detail::Spool::open(path(), "keyspace k agent a", err)) << err;
+  EXPECT_FALSE(detail::Spool::open(path(), "keyspace k agent b", err));
+  EXPECT_NE(err.find("belongs to keyspace k agent a"), std::string::npos) << err;
+  EXPECT_FALSE(detail::Spool::open((dir_ / "missing" / "s.db").string(), "o", err));
+  EXPECT_NE(err.find("missing"), std::string::npos) << err;
+}
+
+TEST(CassandraStore, UnreachableNodeIsOneLineNamingTheHost) {
+  const auto dir = fs::temp_directory_path() / ("ta_cass_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  CassandraOptions o;
+  o.spool_path = (dir / "s.db").string();
+  o.connect_timeout_seconds = 1;
+  std::string err;
+  // Port 1 on loopback: nothing listens there.
+  auto s = open_cassandra_store("cassandra://127.0.0.1:1/k", o, err);
+  EXPECT_FALSE(s);
+  EXPECT_NE(err.find("127.0.0.1:1"), std::string::npos) << err;
+  EXPECT_EQ(err.find('\n'), std::string::npos) << err;
+  o.password.clear();
+  EXPECT_FALSE(open_cassandra_store("cassandra://user@127.0.0.1:1/k", o, err));
+  EXPECT_NE(err.find("needs a password"), std::string::npos) << err;
+  fs::remove_all(dir);
+}
+
+} // namespace
+} // namespace ta::store
