@@ -1207,7 +1207,10 @@ Status CassandraStore::query_endpoints(const TimeRange &range, std::vector<Endpo
   if (Status st = hours_in(day_lo, day_hi, parts); !st) {
     return st;
   }
-  for (const auto &[endpoint, hour] : parts) {
+  for (const auto &part : parts) {
+    // Named copies: lambdas below may not capture structured bindings (C++20).
+    const std::string &endpoint = part.first;
+    const std::int64_t hour = part.second;
     const std::int64_t h0 = hour * kSecondsPerHour;
     const std::int64_t s0 = std::max(lo, h0);
     const std::int64_t s1 = std::min(hi, h0 + kSecondsPerHour);
