@@ -37,7 +37,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <condition_variable>
@@ -56,6 +55,7 @@
 #include "ta/cql/session.hpp"
 
 #include "batch_codec.hpp"
+#include "int_math.hpp"
 #include "spool.hpp"
 
 namespace ta::store {
@@ -73,16 +73,8 @@ constexpr std::int64_t kFar = std::numeric_limits<std::int64_t>::max() / 2;
 constexpr std::size_t kStatementsPerRequest = 100;
 constexpr const char *kPasswordEnv = "TRAFFIC_ANALYZER_CASSANDRA_PASSWORD";
 
-std::int64_t floor_div(std::int64_t a, std::int64_t b) {
-  std::int64_t q = a / b;
-  if ((a % b != 0) && ((a < 0) != (b < 0))) {
-    --q;
-  }
-  return q;
-}
-std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
-  return -floor_div(-a, b);
-}
+using detail::ceil_div;
+using detail::floor_div;
 std::int64_t hour_of_us(TimeUs ts) {
   return floor_div(ts, kUsPerSecond * kSecondsPerHour);
 }

@@ -57,6 +57,7 @@
 
 #include <sqlite3.h>
 
+#include "int_math.hpp"
 #include "rollup_table.hpp"
 
 namespace ta::store {
@@ -235,23 +236,9 @@ private:
   sqlite3_stmt *s_;
 };
 
-std::int64_t floor_div(std::int64_t a, std::int64_t b) noexcept {
-  std::int64_t q = a / b;
-  if ((a % b != 0) && ((a < 0) != (b < 0))) {
-    --q;
-  }
-  return q;
-}
+using detail::ceil_div;
+using detail::floor_div;
 
-std::int64_t ceil_div(std::int64_t a, std::int64_t b) noexcept {
-  std::int64_t q = a / b;
-  if ((a % b != 0) && ((a < 0) == (b < 0))) {
-    ++q;
-  }
-  return q;
-}
-
-// Seconds -> µs, clamped to the int64 range.
 std::int64_t seconds_to_us_saturating(std::int64_t s) noexcept {
   constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max() / kUsPerSecond;
   constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min() / kUsPerSecond;
