@@ -688,6 +688,7 @@ TEST(CqlReader, NotationLimits) {
 
 TEST(CqlLz4, RoundTrip) {
   std::vector<std::byte> plain;
+  plain.reserve(10000);
   for (int i = 0; i < 10000; ++i) {
     plain.push_back(static_cast<std::byte>(i % 7));
   }
