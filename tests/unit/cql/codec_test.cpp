@@ -8,57 +8,15 @@
 #include "ta/cql/frame.hpp"
 #include "ta/cql/messages.hpp"
 #include "ta/cql/session.hpp"
+#include "ta/cql/types.hpp"
+
+#include "fake_server.hpp"
 
 namespace ta::cql {
 namespace {
 
-// Fixture builder: .h("00 0b") appends hex octets, .s("text") ASCII.
-struct Fx {
-  std::vector<std::byte> v;
-  Fx &h(std::string_view hex) {
-    int nibbles = 0;
-    unsigned acc = 0;
-    for (const char ch : hex) {
-      unsigned d = 0;
-      if (ch >= '0' && ch <= '9') {
-        d = static_cast<unsigned>(ch - '0');
-      } else if (ch >= 'a' && ch <= 'f') {
-        d = static_cast<unsigned>(ch - 'a' + 10);
-      } else if (ch >= 'A' && ch <= 'F') {
-        d = static_cast<unsigned>(ch - 'A' + 10);
-      } else {
-        continue;
-      }
-      acc = (acc << 4U) | d;
-      if (++nibbles == 2) {
-        v.push_back(static_cast<std::byte>(acc));
-        nibbles = 0;
-        acc = 0;
-      }
-    }
-    EXPECT_EQ(nibbles, 0) << hex;
-    return *this;
-  }
-  Fx &s(std::string_view text) {
-    for (const char ch : text) {
-      v.push_back(static_cast<std::byte>(ch));
-    }
-    return *this;
-  }
-  operator Bytes() const { return v; } // NOLINT(google-explicit-constructor)
-};
-
-std::string dump(Bytes b) {
-  std::string out;
-  char buf[4];
-  for (const auto x : b) {
-    std::snprintf(buf, sizeof buf, "%02x ", std::to_integer<unsigned>(x));
-    out += buf;
-  }
-  return out;
-}
-
-#define EXPECT_BYTES(actual, expected) EXPECT_EQ(dump(actual), dump(expected))
+using test::dump;
+using test::Fx;
 
 // ------------------------------------------------------------ frame header
 
@@ -730,6 +688,7 @@ TEST(CqlReader, NotationLimits) {
 
 TEST(CqlLz4, RoundTrip) {
   std::vector<std::byte> plain;
+  plain.reserve(10000);
   for (int i = 0; i < 10000; ++i) {
     plain.push_back(static_cast<std::byte>(i % 7));
   }

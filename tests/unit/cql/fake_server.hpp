@@ -2,6 +2,8 @@
 // 127.0.0.1 (port 0), decoding request frames with the library's own
 // FrameDecoder and answering through a per-test handler; whatever the
 // handler leaves alone gets the default answer (READY, Void, Prepared, ...).
+// Also the module's other test helpers: the hex fixture builder Fx and
+// EXPECT_BYTES.
 #pragma once
 
 #include <poll.h>
@@ -10,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <list>
@@ -19,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -26,6 +30,52 @@
 #include "ta/cql/messages.hpp"
 
 namespace ta::cql::test {
+
+// Fixture builder: .h("00 0b") appends hex octets, .s("text") ASCII.
+struct Fx {
+  std::vector<std::byte> v;
+  Fx &h(std::string_view hex) {
+    int nibbles = 0;
+    unsigned acc = 0;
+    for (const char ch : hex) {
+      unsigned d = 0;
+      if (ch >= '0' && ch <= '9') {
+        d = static_cast<unsigned>(ch - '0');
+      } else if (ch >= 'a' && ch <= 'f') {
+        d = static_cast<unsigned>(ch - 'a' + 10);
+      } else if (ch >= 'A' && ch <= 'F') {
+        d = static_cast<unsigned>(ch - 'A' + 10);
+      } else {
+        continue;
+      }
+      acc = (acc << 4U) | d;
+      if (++nibbles == 2) {
+        v.push_back(static_cast<std::byte>(acc));
+        nibbles = 0;
+        acc = 0;
+      }
+    }
+    EXPECT_EQ(nibbles, 0) << hex;
+    return *this;
+  }
+  Fx &s(std::string_view text) {
+    for (const char ch : text) {
+      v.push_back(static_cast<std::byte>(ch));
+    }
+    return *this;
+  }
+  operator Bytes() const { return v; } // NOLINT(google-explicit-constructor)
+};
+
+inline std::string dump(Bytes b) {
+  std::string out;
+  char buf[4];
+  for (const auto x : b) {
+    std::snprintf(buf, sizeof buf, "%02x ", std::to_integer<unsigned>(x));
+    out += buf;
+  }
+  return out;
+}
 
 inline std::vector<std::byte> to_bytes(std::string_view s) {
   const auto *p = reinterpret_cast<const std::byte *>(s.data());
@@ -421,3 +471,6 @@ private:
 };
 
 } // namespace ta::cql::test
+
+#define EXPECT_BYTES(actual, expected)                                                             \
+  EXPECT_EQ(::ta::cql::test::dump(actual), ::ta::cql::test::dump(expected))

@@ -1,10 +1,9 @@
-// Consistency and error names, bound value encoding (section 6) and the
-// cell decoders.
+// Consistency names, server error codes and kinds, Status mapping, cell
+// decoders.
+#include "ta/cql/types.hpp"
+
 #include <array>
 #include <bit>
-#include <cstring>
-
-#include "ta/cql/session.hpp"
 
 namespace ta::cql {
 
@@ -44,17 +43,6 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-template <class T> void put_be(std::vector<std::byte> &buf, T v) {
-  using U = std::make_unsigned_t<T>;
-  auto u = static_cast<U>(v);
-  std::array<std::byte, sizeof(T)> b{};
-  for (std::size_t i = sizeof(T); i-- > 0;) {
-    b[i] = static_cast<std::byte>(u & 0xFFU);
-    u = static_cast<U>(u >> 8U);
-  }
-  buf.insert(buf.end(), b.begin(), b.end());
-}
-
 template <class T> std::optional<T> get_be(const Cell &c) {
   if (!c || c->size() != sizeof(T)) {
     return std::nullopt;
@@ -87,119 +75,141 @@ std::string_view consistency_name(Consistency c) {
 }
 
 std::string_view server_error_name(std::int32_t code) {
-  switch (code) {
-  case 0x0000:
+  switch (static_cast<ServerError>(code)) {
+  case ServerError::server_error:
     return "server_error";
-  case 0x000A:
+  case ServerError::protocol_error:
     return "protocol_error";
-  case 0x0100:
+  case ServerError::bad_credentials:
     return "bad_credentials";
-  case 0x1000:
+  case ServerError::unavailable:
     return "unavailable";
-  case 0x1001:
+  case ServerError::overloaded:
     return "overloaded";
-  case 0x1002:
+  case ServerError::is_bootstrapping:
     return "is_bootstrapping";
-  case 0x1003:
+  case ServerError::truncate_error:
     return "truncate_error";
-  case 0x1100:
+  case ServerError::write_timeout:
     return "write_timeout";
-  case 0x1200:
+  case ServerError::read_timeout:
     return "read_timeout";
-  case 0x1300:
+  case ServerError::read_failure:
     return "read_failure";
-  case 0x1400:
+  case ServerError::function_failure:
     return "function_failure";
-  case 0x1500:
+  case ServerError::write_failure:
     return "write_failure";
-  case 0x1600:
+  case ServerError::cdc_write_failure:
     return "cdc_write_failure";
-  case 0x1700:
+  case ServerError::cas_write_unknown:
     return "cas_write_unknown";
-  case 0x2000:
+  case ServerError::syntax_error:
     return "syntax_error";
-  case 0x2100:
+  case ServerError::unauthorized:
     return "unauthorized";
-  case 0x2200:
+  case ServerError::invalid:
     return "invalid";
-  case 0x2300:
+  case ServerError::config_error:
     return "config_error";
-  case 0x2400:
+  case ServerError::already_exists:
     return "already_exists";
-  case 0x2500:
+  case ServerError::unprepared:
     return "unprepared";
+  }
+  return "unknown";
+}
+
+bool is_retryable(ServerError code) {
+  switch (code) {
+  case ServerError::unavailable:
+  case ServerError::overloaded:
+  case ServerError::is_bootstrapping:
+  case ServerError::write_timeout:
+  case ServerError::read_timeout:
+    return true;
   default:
-    return "unknown";
+    return false;
   }
 }
 
-// Each add_* appends one [bytes]: <n: [int]><n bytes>; null is n = -1.
-Values &Values::add_null() {
-  put_be<std::int32_t>(buf_, -1);
-  ++count_;
-  return *this;
-}
-
-Values &Values::add_int(std::int32_t v) {
-  put_be<std::int32_t>(buf_, 4);
-  put_be(buf_, v);
-  ++count_;
-  return *this;
-}
-
-Values &Values::add_bigint(std::int64_t v) {
-  put_be<std::int32_t>(buf_, 8);
-  put_be(buf_, v);
-  ++count_;
-  return *this;
-}
-
-Values &Values::add_smallint(std::int16_t v) {
-  put_be<std::int32_t>(buf_, 2);
-  put_be(buf_, v);
-  ++count_;
-  return *this;
-}
-
-Values &Values::add_tinyint(std::int8_t v) {
-  put_be<std::int32_t>(buf_, 1);
-  buf_.push_back(static_cast<std::byte>(v));
-  ++count_;
-  return *this;
-}
-
-Values &Values::add_boolean(bool v) {
-  put_be<std::int32_t>(buf_, 1);
-  buf_.push_back(std::byte{v ? std::uint8_t{1} : std::uint8_t{0}});
-  ++count_;
-  return *this;
-}
-
-Values &Values::add_text(std::string_view v) {
-  put_be<std::int32_t>(buf_, static_cast<std::int32_t>(v.size()));
-  const auto *p = reinterpret_cast<const std::byte *>(v.data());
-  buf_.insert(buf_.end(), p, p + v.size());
-  ++count_;
-  return *this;
-}
-
-Values &Values::add_blob(std::span<const std::byte> v) {
-  put_be<std::int32_t>(buf_, static_cast<std::int32_t>(v.size()));
-  buf_.insert(buf_.end(), v.begin(), v.end());
-  ++count_;
-  return *this;
-}
-
-Values &Values::add_inet(const IpAddress &v) {
-  if (!v.valid()) {
-    return add_null();
+bool is_transient(ServerError code) {
+  switch (code) {
+  case ServerError::server_error:
+  case ServerError::read_failure:
+  case ServerError::write_failure:
+    return true;
+  default:
+    return is_retryable(code);
   }
-  const auto n = v.length();
-  put_be<std::int32_t>(buf_, static_cast<std::int32_t>(n));
-  const auto *p = reinterpret_cast<const std::byte *>(v.bytes.data());
-  buf_.insert(buf_.end(), p, p + n);
-  ++count_;
-  return *this;
+}
+
+std::string_view error_kind_name(ErrorKind kind) {
+  switch (kind) {
+  case ErrorKind::none:
+    return "none";
+  case ErrorKind::connect:
+    return "connect";
+  case ErrorKind::closed:
+    return "closed";
+  case ErrorKind::protocol:
+    return "protocol";
+  case ErrorKind::timeout:
+    return "timeout";
+  case ErrorKind::server:
+    return "server";
+  case ErrorKind::auth:
+    return "auth";
+  case ErrorKind::no_host:
+    return "no_host";
+  case ErrorKind::bad_request:
+    return "bad_request";
+  }
+  return "unknown";
+}
+
+StatusCode status_code(ErrorKind kind) {
+  switch (kind) {
+  case ErrorKind::none:
+    return StatusCode::ok;
+  case ErrorKind::connect:
+  case ErrorKind::no_host:
+    return StatusCode::unavailable;
+  case ErrorKind::closed:
+    return StatusCode::connection_closed;
+  case ErrorKind::protocol:
+    return StatusCode::protocol_error;
+  case ErrorKind::timeout:
+    return StatusCode::timeout;
+  case ErrorKind::server:
+    return StatusCode::server_error;
+  case ErrorKind::auth:
+    return StatusCode::unauthenticated;
+  case ErrorKind::bad_request:
+    return StatusCode::invalid_argument;
+  }
+  return StatusCode::failed;
+}
+
+Status make_status(ErrorKind kind, std::string message, std::int32_t code) {
+  if (kind == ErrorKind::none) {
+    return {};
+  }
+  return {status_code(kind), std::move(message), code};
+}
+
+bool is_transient(const Status &status) {
+  switch (status.code()) {
+  case StatusCode::unavailable:
+  case StatusCode::connection_closed:
+  case StatusCode::timeout:
+  case StatusCode::protocol_error:
+    return true;
+  case StatusCode::server_error:
+    return is_transient(static_cast<ServerError>(status.detail()));
+  default:
+    return false;
+  }
 }
 
 std::optional<std::int32_t> as_int(const Cell &c) {
@@ -243,12 +253,6 @@ std::optional<bool> as_boolean(const Cell &c) {
     return std::nullopt;
   }
   return (*c)[0] != std::byte{0};
-}
-
-std::span<const double> latency_bounds() {
-  static constexpr std::array<double, 15> kBounds{
-      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0};
-  return kBounds;
 }
 
 } // namespace ta::cql

@@ -22,7 +22,7 @@
 #include "ta/common/address.hpp"
 #include "ta/common/byte_cursor.hpp"
 #include "ta/cql/frame.hpp"
-#include "ta/cql/session.hpp"
+#include "ta/cql/types.hpp"
 
 namespace ta::cql {
 
@@ -199,12 +199,13 @@ struct ResponseEnvelope {
   [[nodiscard]] CodecError decode(std::uint8_t flags, Bytes body);
 };
 
-// ERROR: <code: [int]><message: [string]> then per-code details (section 9).
+// ERROR: <code: [int]><message: [string]> then per-code details (section 9;
+// codes: ServerError in types.hpp).
 struct ErrorResponse {
   std::int32_t code = 0;
   std::string message;
-  // unavailable 0x1000: <cl><required><alive>; write/read timeout and
-  // failure 0x1100/0x1200/0x1300/0x1500: <cl><received><blockfor>
+  // unavailable: <cl><required><alive>; write/read timeout and
+  // write/read failure: <cl><received><blockfor>
   // [<numfailures>] then <data_present> (reads) or <writeType> (writes).
   Consistency consistency = Consistency::any;
   std::int32_t required = 0;
@@ -214,12 +215,12 @@ struct ErrorResponse {
   std::int32_t num_failures = 0;
   bool data_present = false;
   std::string write_type;
-  // already_exists 0x2400: <ks><table>; function_failure 0x1400:
+  // already_exists: <ks><table>; function_failure:
   // <keyspace><function><arg_types>.
   std::string keyspace;
   std::string table; // or the function name
   std::vector<std::string> arg_types;
-  // unprepared 0x2500: [short bytes] id.
+  // unprepared: [short bytes] id.
   std::vector<std::byte> unprepared_id;
   [[nodiscard]] CodecError decode(Bytes body);
 };

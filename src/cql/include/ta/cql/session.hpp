@@ -1,14 +1,22 @@
-// cql/session: our client for Cassandra's native protocol (v4; the spec is
-// doc/native_protocol_v4.spec in apache/cassandra). The only public seam of
-// ta_cql the store uses.
+// cql/session: our client for Cassandra's native protocol v4 (the spec is
+// doc/native_protocol_v4.spec in apache/cassandra), library ta_cql. The
+// public seam the store uses; links ta_common, OpenSSL (TLS) and liblz4
+// (compression), nothing else.
+//
+// Layers, each using only those below it: types.hpp (consistency, error
+// codes, cells) -> frame.hpp (frame header, codec, LZ4) -> messages.hpp
+// (one class per message) -> connection, handshake, stream ids, retry
+// policy (private) -> this Session.
 //
 // Threads: a Session is used by one thread at a time. It runs no thread of
 // its own: every call drives the sockets (poll) until its work is done, so
 // many requests are in flight at once over stream ids inside one call
 // (execute_all) without locks.
 //
-// Errors never throw; every failure is a Status whose message names the host
-// and, for server errors, the CQL error code (0x0100 bad_credentials, ...).
+// Errors never throw; every failure is a ta::Status whose message names the
+// host and, for server errors, the CQL error code (0x0100 bad_credentials,
+// ...), with detail() = that code. Codes: see status_code(ErrorKind) in
+// types.hpp; is_transient(const Status &) says whether waiting may help.
 #pragma once
 
 #include <chrono>
@@ -23,59 +31,10 @@
 #include <vector>
 
 #include "ta/common/address.hpp"
+#include "ta/common/status.hpp"
+#include "ta/cql/types.hpp"
 
 namespace ta::cql {
-
-// <consistency> [short], spec section 3.
-enum class Consistency : std::uint16_t {
-  any = 0x0000,
-  one = 0x0001,
-  two = 0x0002,
-  three = 0x0003,
-  quorum = 0x0004,
-  all = 0x0005,
-  local_quorum = 0x0006,
-  each_quorum = 0x0007,
-  serial = 0x0008,
-  local_serial = 0x0009,
-  local_one = 0x000A,
-};
-// "one", "local_quorum", ... (case-insensitive); nullopt if unknown.
-[[nodiscard]] std::optional<Consistency> parse_consistency(std::string_view text);
-[[nodiscard]] std::string_view consistency_name(Consistency c);
-
-// Where a failure came from. `server` carries the CQL error code.
-enum class ErrorKind : std::uint8_t {
-  none,
-  connect,     // resolve/connect/TLS handshake failed, or timed out
-  closed,      // the peer closed the connection (possibly mid-frame)
-  protocol,    // a frame or body we cannot decode (bounds, opcode, version)
-  timeout,     // no response within the request timeout
-  server,      // an ERROR response; see server_code
-  auth,        // authentication failed (server_code = 0x0100 when known)
-  no_host,     // every contact point is down
-  bad_request, // the caller's mistake (too many values, unprepared id, ...)
-};
-
-struct Status {
-  ErrorKind kind = ErrorKind::none;
-  std::int32_t server_code = 0; // [int] error code of an ERROR response
-  std::string host;             // "HOST:PORT" the failure came from, if any
-  std::string message;          // one line, names host and code
-  [[nodiscard]] bool ok() const noexcept { return kind == ErrorKind::none; }
-  explicit operator bool() const noexcept { return ok(); }
-};
-
-// Stable snake_case names of server error codes (0x1100 -> "write_timeout").
-[[nodiscard]] std::string_view server_error_name(std::int32_t code);
-// Stable snake_case names of error kinds ("connect", "closed", ...), as used
-// in NodeStats::errors for client-side failures.
-[[nodiscard]] std::string_view error_kind_name(ErrorKind kind);
-
-struct HostPort {
-  std::string host; // name or address literal
-  std::uint16_t port = 9042;
-};
 
 struct Options {
   std::vector<HostPort> contact_points; // at least one
@@ -89,9 +48,10 @@ struct Options {
   Consistency consistency = Consistency::local_quorum;
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds request_timeout{12000};
-  std::size_t max_in_flight_per_connection = 512; // <= 32768 stream ids
+  std::size_t max_in_flight_per_connection = 512; // clamped to 1..32768 stream ids
   // Retries of write_timeout, overloaded, unavailable, read_timeout,
-  // is_bootstrapping and of requests lost with a connection: exponential
+  // is_bootstrapping, of timed-out requests and of requests lost with a
+  // connection (UNPREPARED: re-PREPARE and resend, counted too): exponential
   // backoff from retry_base_delay, doubling, capped at retry_max_delay.
   int max_retries = 5;
   std::chrono::milliseconds retry_base_delay{50};
@@ -139,16 +99,6 @@ struct Request {
   std::vector<Statement> statements;
   void clear() noexcept { statements.clear(); }
 };
-
-// A column value as the server sent it: nullopt is NULL. Decoders are
-// bounds-checked and return nullopt on a size that does not fit the type.
-using Cell = std::optional<std::span<const std::byte>>;
-[[nodiscard]] std::optional<std::int32_t> as_int(const Cell &c);
-[[nodiscard]] std::optional<std::int64_t> as_bigint(const Cell &c); // bigint, timestamp, counter
-[[nodiscard]] std::optional<double> as_double(const Cell &c);
-[[nodiscard]] std::optional<std::string> as_text(const Cell &c);
-[[nodiscard]] std::optional<IpAddress> as_inet(const Cell &c);
-[[nodiscard]] std::optional<bool> as_boolean(const Cell &c);
 
 // A row of a page: cells in column order; spans valid only during the
 // callback.

@@ -1,0 +1,165 @@
+// cql/session_impl (private): the state behind a Session, shared by
+// session.cpp (public methods, statistics), session_nodes.cpp (node set-up
+// and loss) and session_run.cpp (the poll loop).
+//
+// How a call works: the public method turns its work into Tasks, run()
+// sends them round-robin over the nodes that are up (a stream id each, up
+// to max_in_flight per connection), reads responses in big chunks, matches
+// them by stream id and decides per Task: done, retry later (backoff, see
+// retry_policy.hpp), send again (next page, re-prepared), or failed for
+// good. The first permanent failure ends the call; what is still in flight
+// is abandoned: its stream ids stay reserved (orphans) until the late
+// response arrives.
+//
+// Connection setup (connect, STARTUP, auth, USE, re-PREPARE) is a blocking
+// exchange on the new socket with connect_timeout as deadline: it happens at
+// connect(), in reconnect(), and inside run() only when no node is up.
+#pragma once
+
+#include <poll.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "ta/cql/messages.hpp"
+#include "ta/cql/session.hpp"
+
+#include "connection.hpp"
+#include "retry_policy.hpp"
+#include "transport.hpp"
+
+namespace ta::cql {
+
+inline constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
+inline constexpr std::int32_t kQueryPageSize = 5000;
+
+struct Session::Impl {
+  using Clock = detail::Clock;
+  using Error = detail::Error;
+
+  struct Node {
+    Node(const HostPort &h, std::string l) : hp(h), label(std::move(l)), conn(label) {}
+    HostPort hp;
+    std::string label; // "HOST:PORT"
+    detail::Connection conn;
+    bool up = false;
+    Clock::time_point next_attempt{};
+    std::chrono::milliseconds backoff{0};
+    std::string last_error;
+    // Statistics.
+    std::uint64_t requests = 0;
+    std::uint64_t retries = 0;
+    std::vector<std::uint64_t> buckets; // per bound, not cumulative; last = over
+    double latency_sum = 0;
+    std::uint64_t latency_count = 0;
+    std::vector<std::pair<std::string, std::uint64_t>> errors;
+
+    void count_error(std::string_view name);
+    void record_latency(Clock::duration d);
+  };
+
+  enum class Kind : std::uint8_t { execute_all, query, prepare, execute_paged };
+
+  struct Task {
+    Kind kind = Kind::execute_all;
+    const Request *request = nullptr;    // execute_all
+    std::string_view cql;                // query, prepare
+    std::uint32_t prepared = 0;          // prepare (entry to fill), execute_paged
+    const Values *values = nullptr;      // execute_paged
+    std::int32_t page_size = 0;          // query, execute_paged
+    std::vector<std::byte> paging_state; // empty: first page
+    const std::function<void(const Row &)> *on_row = nullptr;
+    std::uint32_t pinned = kNone; // node index, or any node
+    std::uint32_t then = kNone;   // task to resume when this one is done
+    bool best_effort = false;     // failure does not fail the call
+    bool done = false;
+    int attempts = 0;           // retries used
+    std::uint32_t node = kNone; // in flight on
+    std::int16_t stream = 0;
+    std::uint64_t seq = 0; // send generation (timeouts)
+    Clock::time_point sent{};
+  };
+
+  struct PreparedEntry {
+    std::string cql;
+    std::vector<std::byte> id;
+    std::uint16_t bind_count = 0;
+  };
+
+  struct Deadline {
+    Clock::time_point at;
+    std::uint32_t task;
+    std::uint64_t seq;
+  };
+
+  Options opts;
+  std::size_t max_in_flight = 512;
+  detail::RetryPolicy policy;
+  std::unique_ptr<detail::TlsContext> tls;
+  std::vector<std::unique_ptr<Node>> nodes;
+  std::vector<PreparedEntry> prepared;
+  std::string keyspace;
+  std::size_t rr = 0;
+
+  // Per run().
+  std::vector<Task> tasks;
+  std::vector<std::uint32_t> ready; // FIFO: ready[ready_head..]
+  std::size_t ready_head = 0;
+  std::vector<std::pair<Clock::time_point, std::uint32_t>> delayed;
+  std::vector<Deadline> deadlines; // FIFO in send order
+  std::size_t deadline_head = 0;
+  std::size_t pending = 0;
+  std::uint64_t seq = 0;
+  Error failure;
+  Error best_effort_failure;
+  bool keyspace_changed = false;
+  std::uint32_t keyspace_node = kNone;
+
+  // Scratch, reused.
+  std::vector<BatchStatement> batch;
+  ResultResponse result;
+  ErrorResponse error;
+  std::vector<pollfd> pfds;
+
+  // session_nodes.cpp: node set-up and loss.
+  bool setup(Node &n, Error &st);
+  bool fail_setup(Node &n, const Error &st);
+  void fail_conn(std::uint32_t ni, ErrorKind kind, const std::string &what);
+  void no_node_up();
+  void propagate_keyspace();
+  [[nodiscard]] bool any_up() const;
+
+  // session_run.cpp: tasks and the poll loop.
+  std::uint32_t add_task(Task t);
+  void begin_run();
+  Error run();
+  void finish_task(std::uint32_t ti);
+  void fail_task(std::uint32_t ti, const Error &st);
+  void retry_task(std::uint32_t ti, std::uint32_t ni, const Error &st);
+  std::uint32_t pick(const Task &t);
+  void encode_task(detail::Connection &c, const Task &t, std::int16_t stream);
+  void send(std::uint32_t ti, std::uint32_t ni, Clock::time_point now);
+  void dispatch(Clock::time_point now);
+  void flush_writes(std::uint32_t ni);
+  void read_conn(std::uint32_t ni);
+  void on_frame(std::uint32_t ni, const Frame &f);
+  void on_error(std::uint32_t ti, std::uint32_t ni);
+  void on_result(std::uint32_t ti, std::uint32_t ni);
+  void check_timeouts(Clock::time_point now);
+  void promote_delayed(Clock::time_point now);
+  void abandon();
+  void poll_once();
+
+  // session.cpp
+  Error bad_request(const std::string &what) const;
+  Error check_prepared(const Prepared &p, const Values &v) const;
+};
+
+} // namespace ta::cql
