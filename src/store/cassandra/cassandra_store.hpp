@@ -34,6 +34,9 @@
 //                  only grows. Written after the batch's data is acknowledged.
 //
 // Threads: the pipeline's writer thread calls write() (spool append); a
+// drain thread owns the write session; queries and begin_source use a second
+// session under read_mu_. backend_metrics() reads caches only. Notices
+// (CassandraOptions::notice) come from the drain thread.
 #pragma once
 
 #include <chrono>
@@ -56,7 +59,7 @@
 #include "int_math.hpp"
 #include "spool.hpp"
 
-namespace ta::store::detail {
+namespace ta::store::detail::cassandra {
 
 using Clock = std::chrono::steady_clock;
 
@@ -179,4 +182,4 @@ private:
   std::thread thread_;
 };
 
-} // namespace ta::store::detail
+} // namespace ta::store::detail::cassandra

@@ -3,7 +3,7 @@
 // store: its Status code, and whether the drain waits it out.
 #include "cassandra_store.hpp"
 
-namespace ta::store::detail {
+namespace ta::store::detail::cassandra {
 namespace {
 
 StatusCode code_of(const cql::Status &s) {
@@ -70,4 +70,4 @@ bool transient(const cql::Status &s) {
   }
 }
 
-} // namespace ta::store::detail
+} // namespace ta::store::detail::cassandra

@@ -5,7 +5,7 @@
 #include "batch_codec.hpp"
 #include "cassandra_store.hpp"
 
-namespace ta::store::detail {
+namespace ta::store::detail::cassandra {
 
 // ---- write: into the spool -----------------------------------------------------
 
@@ -176,4 +176,4 @@ Status CassandraStore::settle(std::chrono::milliseconds timeout) {
   return Status::success();
 }
 
-} // namespace ta::store::detail
+} // namespace ta::store::detail::cassandra

@@ -2,7 +2,7 @@
 // per node, the node's view of our tables), from caches only.
 #include "cassandra_store.hpp"
 
-namespace ta::store::detail {
+namespace ta::store::detail::cassandra {
 namespace {
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
@@ -165,4 +165,4 @@ void CassandraStore::backend_metrics(std::vector<BackendFamily> &out) {
   out.push_back(std::move(lat));
 }
 
-} // namespace ta::store::detail
+} // namespace ta::store::detail::cassandra

@@ -7,7 +7,7 @@
 #include "cassandra_store.hpp"
 
 namespace ta::store {
-namespace detail {
+namespace detail::cassandra {
 namespace {
 
 std::string host_name() {
@@ -115,7 +115,7 @@ void CassandraStore::notice(const std::string &line) const {
   }
 }
 
-} // namespace detail
+} // namespace detail::cassandra
 
 bool is_consistency_level(std::string_view name) {
   return cql::parse_consistency(name).has_value();
@@ -124,7 +124,7 @@ bool is_consistency_level(std::string_view name) {
 Result<std::unique_ptr<Store>> open_cassandra_store(const CassandraTarget &target,
                                                     const CassandraOptions &options) {
   try {
-    return detail::CassandraStore::open(target, options);
+    return detail::cassandra::CassandraStore::open(target, options);
   } catch (const std::exception &e) {
     return Status::failure(std::string("cassandra store: ") + e.what());
   }

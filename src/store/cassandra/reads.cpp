@@ -9,7 +9,7 @@
 
 #include "cassandra_store.hpp"
 
-namespace ta::store::detail {
+namespace ta::store::detail::cassandra {
 
 // ---- sources -------------------------------------------------------------------
 
@@ -395,4 +395,4 @@ Status CassandraStore::query_packets(std::string_view endpoint, std::size_t limi
   return Status::success();
 }
 
-} // namespace ta::store::detail
+} // namespace ta::store::detail::cassandra

@@ -2,7 +2,7 @@
 // cassandra_store.hpp) and the prepared statements of both sessions.
 #include "cassandra_store.hpp"
 
-namespace ta::store::detail {
+namespace ta::store::detail::cassandra {
 
 cql::Status CassandraStore::create_schema(cql::Session &s) {
   std::string table_options;
@@ -119,4 +119,4 @@ cql::Status CassandraStore::prepare_reads(cql::Session &s) {
   return {};
 }
 
-} // namespace ta::store::detail
+} // namespace ta::store::detail::cassandra

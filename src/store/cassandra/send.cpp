@@ -8,7 +8,7 @@
 
 #include "cassandra_store.hpp"
 
-namespace ta::store::detail {
+namespace ta::store::detail::cassandra {
 namespace {
 
 // Write times for "earliest wins" columns: kFar - t is larger for earlier t.
@@ -186,4 +186,4 @@ cql::Status CassandraStore::send(const Batch &batch, TimeUs spooled_us) {
   return drain_->execute_all(requests_);
 }
 
-} // namespace ta::store::detail
+} // namespace ta::store::detail::cassandra

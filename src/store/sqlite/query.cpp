@@ -5,7 +5,7 @@
 
 #include "sqlite_store.hpp"
 
-namespace ta::store::detail {
+namespace ta::store::detail::sqlite {
 
 // ---- queries ---------------------------------------------------------------
 
@@ -264,4 +264,4 @@ Status SqliteStore::query_endpoints(const TimeRange &range, std::vector<Endpoint
   }
 }
 
-} // namespace ta::store::detail
+} // namespace ta::store::detail::sqlite

@@ -9,7 +9,7 @@
 #include "sqlite_store.hpp"
 
 namespace ta::store {
-namespace detail {
+namespace detail::sqlite {
 namespace {
 
 struct Migration {
@@ -235,7 +235,8 @@ bool SqliteStore::tune(std::string &error) {
                     error);
 }
 
-bool SqliteStore::migrate(std::string &error) {
+bool SqliteStore::migrate(std::string &error, bool &refused) {
+  refused = false;
   // Under the write lock, so two processes opening a fresh file do not both
   // create the schema.
   if (!run_script("BEGIN IMMEDIATE", error)) {
@@ -257,16 +258,19 @@ bool SqliteStore::migrate(std::string &error) {
   if (app_id != 0 && app_id != kApplicationId) {
     error = plain_error("not a traffic-analyzer database (application_id " +
                         std::to_string(app_id) + ")");
+    refused = true;
     return abort();
   }
   if (version == 0 && objects != 0) {
     error = plain_error("not a traffic-analyzer database (has tables but no schema version)");
+    refused = true;
     return abort();
   }
   if (version > kSchemaVersion) {
     error = plain_error("schema version " + std::to_string(version) +
                         " is newer than this build supports (" + std::to_string(kSchemaVersion) +
                         "); upgrade traffic-analyzer");
+    refused = true;
     return abort();
   }
   for (const Migration &m : kMigrations) {
@@ -356,8 +360,9 @@ Result<std::unique_ptr<Store>> SqliteStore::open(const std::string &path) {
                                                                   : StatusCode::io_error,
                   error);
   }
-  if (!store->migrate(error)) {
-    return Status::unsupported(error);
+  bool refused = false;
+  if (!store->migrate(error, refused)) {
+    return Status(refused ? StatusCode::unsupported : StatusCode::io_error, error);
   }
   if (!store->tune(error) || !store->prepare_all(error)) {
     return Status::io_error(error);
@@ -390,11 +395,11 @@ void SqliteStore::rollback() noexcept {
   endpoint_cache_.clear();
 }
 
-} // namespace detail
+} // namespace detail::sqlite
 
 Result<std::unique_ptr<Store>> open_sqlite_store(const std::string &path) {
   try {
-    return detail::SqliteStore::open(path);
+    return detail::sqlite::SqliteStore::open(path);
   } catch (...) {
     return Status::failure("sqlite store '" + path + "': out of memory");
   }

@@ -60,7 +60,7 @@
 #include "int_math.hpp"
 #include "rollup_table.hpp"
 
-namespace ta::store::detail {
+namespace ta::store::detail::sqlite {
 
 inline constexpr std::int32_t kApplicationId = 0x54415354; // "TAST"
 inline constexpr int kFrameBits = 40;
@@ -188,7 +188,8 @@ private:
   [[nodiscard]] bool run_script(const char *sql, std::string &error);
   [[nodiscard]] bool query_int(const char *sql, std::int64_t &out, std::string &error);
   [[nodiscard]] bool check_readable(std::string &error);
-  [[nodiscard]] bool migrate(std::string &error);
+  // `refused`: the file is another application's or a newer schema.
+  [[nodiscard]] bool migrate(std::string &error, bool &refused);
   [[nodiscard]] bool tune(std::string &error);
   [[nodiscard]] bool prepare_all(std::string &error);
 
@@ -229,4 +230,4 @@ private:
   detail::RollupTable rollups_;
 };
 
-} // namespace ta::store::detail
+} // namespace ta::store::detail::sqlite

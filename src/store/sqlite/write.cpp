@@ -5,7 +5,7 @@
 
 #include "sqlite_store.hpp"
 
-namespace ta::store::detail {
+namespace ta::store::detail::sqlite {
 
 // ---- sources ---------------------------------------------------------------
 
@@ -338,4 +338,4 @@ Status SqliteStore::write(const Batch &batch) {
   }
 }
 
-} // namespace ta::store::detail
+} // namespace ta::store::detail::sqlite
