@@ -27,7 +27,7 @@ int run_analyze(const AnalyzeArgs &args);
 
 struct QueryArgs {
   std::string store = "traffic.db";
-  store::CassandraOptions cassandra;
+  CassandraArgs cassandra;
   std::string since;
   std::string until;
   std::string format = "table";

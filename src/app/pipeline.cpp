@@ -9,7 +9,6 @@
 #include <fmt/format.h>
 
 #include "ta/capture/capture.hpp"
-#include "ta/store/open.hpp"
 
 #include "commands.hpp"
 
@@ -86,7 +85,7 @@ void add_pipeline_options(CLI::App *cmd, PipelineArgs &args, bool with_metrics) 
   }
 }
 
-void add_cassandra_options(CLI::App *cmd, store::CassandraOptions &o, bool writing) {
+void add_cassandra_options(CLI::App *cmd, CassandraArgs &o, bool writing) {
   const char *group = "Cassandra";
   cmd->add_option("--cassandra-password-file", o.password_file,
                   "File whose first line is the password (default: the environment variable "
@@ -158,10 +157,12 @@ std::unique_ptr<Pipeline> Pipeline::open_quietly(const PipelineArgs &args, bool 
   p->spec_ = args.store;
   p->spool_wait_ = std::chrono::milliseconds(
       static_cast<std::int64_t>(std::min(args.spool_wait_seconds, 1e9) * 1000));
-  p->store_ = store::open_store(args.store, args.cassandra, error);
-  if (!p->store_) {
+  auto opened = open_store(args.store, args.cassandra);
+  if (!opened) {
+    error = opened.status().message();
     return nullptr;
   }
+  p->store_ = std::move(opened).value();
   if (with_metrics && !args.metrics_listen.empty()) {
     metrics::Options mo;
     mo.listen = args.metrics_listen;
@@ -203,7 +204,7 @@ std::unique_ptr<Pipeline> Pipeline::open_quietly(const PipelineArgs &args, bool 
     }
   });
   if (!st) {
-    error = st.message;
+    error = st.message();
     return nullptr;
   }
   return p;
@@ -237,7 +238,7 @@ Pipeline::FileStatus Pipeline::ingest_file(const std::string &path, bool progres
   store::Status st;
   writer_->call([&](store::Store &s) { st = s.begin_source({fp, path}, state); });
   if (!st) {
-    message = st.message;
+    message = st.message();
     return FileStatus::store_failed;
   }
   // A capture seen before is read again from the start (DNS answers and local
@@ -303,7 +304,7 @@ bool Pipeline::begin_live(const std::string &name, std::string &error) {
   store::Status st;
   writer_->call([&](store::Store &s) { st = s.begin_source({fp, "live:" + name}, state); });
   if (!st) {
-    error = st.message;
+    error = st.message();
     return false;
   }
   live_index_ = 0;
@@ -329,7 +330,7 @@ bool Pipeline::drain() {
   // A backend with a spool (Cassandra) has the records durably; wait for
   // them to reach the database too, so a finished command means stored.
   if (const store::Status st = store_->settle(spool_wait_); !st) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", st.message.c_str());
+    std::fprintf(stderr, "traffic-analyzer: %s\n", st.message().c_str());
     return false;
   }
   return true;

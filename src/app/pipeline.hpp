@@ -16,9 +16,10 @@
 
 #include "ta/attribute/analyzer.hpp"
 #include "ta/metrics/metrics.hpp"
-#include "ta/store/cassandra_store.hpp"
 #include "ta/store/store.hpp"
 #include "ta/store/writer.hpp"
+
+#include "store_open.hpp"
 
 namespace ta::app {
 
@@ -27,7 +28,7 @@ struct PipelineArgs {
   std::vector<std::string> local_nets;
   std::string ports;
   std::size_t dns_table_size = 1U << 20U;
-  store::CassandraOptions cassandra;
+  CassandraArgs cassandra;
   // At exit, how long to wait for a backend's spool to reach its database.
   double spool_wait_seconds = 600;
   // Metrics (long-running modes only).
@@ -39,7 +40,7 @@ struct PipelineArgs {
 void add_pipeline_options(CLI::App *cmd, PipelineArgs &args, bool with_metrics);
 // The Cassandra store's options (--store cassandra://...): `writing` adds
 // those that only matter when records are written (schema, spool).
-void add_cassandra_options(CLI::App *cmd, store::CassandraOptions &options, bool writing);
+void add_cassandra_options(CLI::App *cmd, CassandraArgs &options, bool writing);
 
 // Set by SIGINT/SIGTERM; long-running loops poll it.
 extern std::atomic<bool> g_stop;

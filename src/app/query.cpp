@@ -6,9 +6,9 @@
 #include <nlohmann/json.hpp>
 
 #include "ta/common/time.hpp"
-#include "ta/store/open.hpp"
 
 #include "commands.hpp"
+#include "store_open.hpp"
 
 namespace ta::app {
 
@@ -52,14 +52,14 @@ void add_query(CLI::App &app, QueryArgs &args, CLI::App *&endpoints, CLI::App *&
 namespace {
 
 std::unique_ptr<store::Store> open_for_query(const QueryArgs &args) {
-  std::string err;
-  store::CassandraOptions cassandra = args.cassandra;
+  CassandraArgs cassandra = args.cassandra;
   cassandra.read_only = true;
-  auto s = store::open_store(args.store, cassandra, err);
+  auto s = open_store(args.store, cassandra);
   if (!s) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", err.c_str());
+    std::fprintf(stderr, "traffic-analyzer: %s\n", s.status().message().c_str());
+    return nullptr;
   }
-  return s;
+  return std::move(s).value();
 }
 
 // RFC 4180: quote every field that needs it; hostnames may hold any byte.
@@ -127,7 +127,7 @@ int run_query_endpoints(const QueryArgs &args) {
   }
   std::vector<store::EndpointSummary> rows;
   if (auto st = s->query_endpoints(range, rows); !st) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", st.message.c_str());
+    std::fprintf(stderr, "traffic-analyzer: %s\n", st.message().c_str());
     return kExitFailure;
   }
   if (args.format == "json") {
@@ -177,7 +177,7 @@ int run_query_packets(const QueryArgs &args) {
   }
   std::vector<store::PacketRow> rows;
   if (auto st = s->query_packets(args.endpoint, args.limit, rows); !st) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", st.message.c_str());
+    std::fprintf(stderr, "traffic-analyzer: %s\n", st.message().c_str());
     return kExitFailure;
   }
   if (args.format == "json") {
@@ -214,7 +214,7 @@ int run_query_addresses(const QueryArgs &args) {
   }
   std::vector<store::AddressRow> rows;
   if (auto st = s->query_addresses(rows); !st) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", st.message.c_str());
+    std::fprintf(stderr, "traffic-analyzer: %s\n", st.message().c_str());
     return kExitFailure;
   }
   if (args.format == "json") {

@@ -92,19 +92,19 @@ void Writer::run() {
       Status st = skip ? Status::failure("writer stopped") : store_.write(batch);
       const double secs =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (st.ok && observer_.written) {
+      if (st.ok() && observer_.written) {
         observer_.written(batch, secs);
       }
-      if (!st.ok && !skip && observer_.failed) {
-        observer_.failed(st.message);
+      if (!st.ok() && !skip && observer_.failed) {
+        observer_.failed(st.message());
       }
       lock.lock();
       pending_records_ -= std::min<std::uint64_t>(pending_records_, batch.packets.size());
-      if (!st.ok && !failed_) {
+      if (!st.ok() && !failed_) {
         failed_ = true;
-        error_ = st.message;
+        error_ = st.message();
         ++stats_.failures;
-      } else if (st.ok) {
+      } else if (st.ok()) {
         ++stats_.batches;
         stats_.records += batch.packets.size();
       }

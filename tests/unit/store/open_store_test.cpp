@@ -1,18 +1,35 @@
-// open_store SPEC parsing and the null backend.
-#include <stdlib.h>
-
+// Store SPEC parsing (and opening what it names: the null backend, SQLite).
 #include <filesystem>
+#include <memory>
 #include <string>
+#include <string_view>
 
 #include <gtest/gtest.h>
 
-#include "ta/store/open.hpp"
+#include "ta/store/spec.hpp"
+#include "ta/store/sqlite.hpp"
 #include "ta/store/store.hpp"
+
+#include "test_util.hpp"
 
 namespace ta::store {
 namespace {
 
 namespace fs = std::filesystem;
+
+// What the command line does with a none or SQLite spec.
+std::unique_ptr<Store> open_store(std::string_view text, std::string &error) {
+  auto spec = parse_store_spec(text);
+  if (!spec) {
+    error = spec.status().message();
+    return nullptr;
+  }
+  if (spec->backend == Backend::none) {
+    return make_null_store();
+  }
+  EXPECT_EQ(spec->backend, Backend::sqlite) << text;
+  return test::take(open_sqlite_store(spec->sqlite_path), error);
+}
 
 TEST(NullStore, AcceptsEverythingAndKeepsNothing) {
   auto store = make_null_store();
@@ -48,11 +65,11 @@ TEST(NullStore, AcceptsEverythingAndKeepsNothing) {
 class OpenStoreTest : public ::testing::Test {
 protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "ta-open-store-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    tmp_ = std::make_unique<test::TempDir>("ta-open-store");
+    dir_ = tmp_->path();
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override { tmp_.reset(); }
+  std::unique_ptr<test::TempDir> tmp_;
   fs::path dir_;
 };
 

@@ -1,7 +1,5 @@
 // The SQLite backend: schema, idempotent writes, the ledger, roll-ups, exact
 // time ranges, the learnt address table, and failure atomicity.
-#include <stdlib.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
@@ -14,8 +12,10 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
-#include "ta/store/sqlite_store.hpp"
+#include "ta/store/sqlite.hpp"
 #include "ta/store/store.hpp"
+
+#include "test_util.hpp"
 
 namespace ta::store {
 namespace {
@@ -76,16 +76,15 @@ private:
 class SqliteStoreTest : public ::testing::Test {
 protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "ta-sqlite-store-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
+    tmp_ = std::make_unique<test::TempDir>("ta-sqlite-store");
+    dir_ = tmp_->path();
     path_ = dir_ / "traffic.db";
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override { tmp_.reset(); }
 
   std::unique_ptr<Store> open() {
     std::string error;
-    auto store = open_sqlite_store(path_.string(), error);
+    auto store = test::take(open_sqlite_store(path_.string()), error);
     EXPECT_TRUE(store) << error;
     return store;
   }
@@ -93,17 +92,18 @@ protected:
   std::int64_t source(Store &store, const std::string &fingerprint = "fp-1") {
     SourceState state;
     const Status st = store.begin_source({fingerprint, "capture.pcap"}, state);
-    EXPECT_TRUE(st) << st.message;
+    EXPECT_TRUE(st) << st.message();
     return state.id;
   }
 
   static std::vector<EndpointSummary> endpoints(Store &store, TimeRange range = {}) {
     std::vector<EndpointSummary> out;
     const Status st = store.query_endpoints(range, out);
-    EXPECT_TRUE(st) << st.message;
+    EXPECT_TRUE(st) << st.message();
     return out;
   }
 
+  std::unique_ptr<test::TempDir> tmp_;
   fs::path dir_;
   fs::path path_;
 };
@@ -201,7 +201,7 @@ TEST_F(SqliteStoreTest, RefusesANewerSchemaVersion) {
              std::to_string(0x54415354));
   }
   std::string error;
-  EXPECT_FALSE(open_sqlite_store(path_.string(), error));
+  EXPECT_FALSE(test::take(open_sqlite_store(path_.string()), error));
   EXPECT_NE(error.find("newer"), std::string::npos) << error;
   EXPECT_NE(error.find(path_.string()), std::string::npos) << error;
 }
@@ -212,7 +212,7 @@ TEST_F(SqliteStoreTest, RefusesAForeignDatabase) {
     raw.exec("CREATE TABLE songs(title TEXT)");
   }
   std::string error;
-  EXPECT_FALSE(open_sqlite_store(path_.string(), error));
+  EXPECT_FALSE(test::take(open_sqlite_store(path_.string()), error));
   EXPECT_NE(error.find("not a traffic-analyzer database"), std::string::npos) << error;
   RawDb raw(path_);
   EXPECT_NE(raw.text("PRAGMA journal_mode"), "wal"); // untouched
@@ -226,7 +226,7 @@ TEST_F(SqliteStoreTest, CorruptFileIsAClearOneLineError) {
     }
   }
   std::string error;
-  EXPECT_FALSE(open_sqlite_store(path_.string(), error));
+  EXPECT_FALSE(test::take(open_sqlite_store(path_.string()), error));
   EXPECT_NE(error.find(path_.string()), std::string::npos) << error;
   EXPECT_NE(error.find("not a"), std::string::npos) << error;
   EXPECT_EQ(error.find('\n'), std::string::npos) << error;
@@ -235,7 +235,7 @@ TEST_F(SqliteStoreTest, CorruptFileIsAClearOneLineError) {
 TEST_F(SqliteStoreTest, MissingDirectoryIsAClearError) {
   const auto path = (dir_ / "missing" / "traffic.db").string();
   std::string error;
-  EXPECT_FALSE(open_sqlite_store(path, error));
+  EXPECT_FALSE(test::take(open_sqlite_store(path), error));
   EXPECT_NE(error.find(path), std::string::npos) << error;
   EXPECT_NE(error.find("cannot open"), std::string::npos) << error;
 }
@@ -729,8 +729,8 @@ TEST_F(SqliteStoreTest, AFailingWriteLeavesNothing) {
   bad.through(3);
   const Status st = store->write(bad.batch);
   EXPECT_FALSE(st);
-  EXPECT_NE(st.message.find("2^40"), std::string::npos) << st.message;
-  EXPECT_NE(st.message.find(path_.string()), std::string::npos) << st.message;
+  EXPECT_NE(st.message().find("2^40"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find(path_.string()), std::string::npos) << st.message();
 
   SourceState state;
   ASSERT_TRUE(store->begin_source({"fp-1", ""}, state));
@@ -761,9 +761,9 @@ TEST_F(SqliteStoreTest, AFailureInsideTheTransactionRollsBackEverything) {
       .through(8);
   const Status st = store->write(bad.batch);
   ASSERT_FALSE(st);
-  EXPECT_NE(st.message.find("boom"), std::string::npos) << st.message;
-  EXPECT_NE(st.message.find(path_.string()), std::string::npos) << st.message;
-  EXPECT_EQ(st.message.find('\n'), std::string::npos) << st.message;
+  EXPECT_NE(st.message().find("boom"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find(path_.string()), std::string::npos) << st.message();
+  EXPECT_EQ(st.message().find('\n'), std::string::npos) << st.message();
   {
     RawDb raw(path_);
     EXPECT_EQ(raw.integer("SELECT count(*) FROM packets"), 1);
@@ -794,13 +794,13 @@ TEST_F(SqliteStoreTest, MalformedBatchesAreRejected) {
   Batch unknown = BatchBuilder(id + 100).packet(0, kSec, "a", "10.0.0.1", 1).batch;
   Status st = store->write(unknown);
   EXPECT_FALSE(st);
-  EXPECT_NE(st.message.find("unknown source"), std::string::npos) << st.message;
+  EXPECT_NE(st.message().find("unknown source"), std::string::npos) << st.message();
 
   Batch bad_index = BatchBuilder(id).packet(0, kSec, "a", "10.0.0.1", 1).batch;
   bad_index.packets[0].endpoint = 9;
   st = store->write(bad_index);
   EXPECT_FALSE(st);
-  EXPECT_NE(st.message.find("endpoint #9"), std::string::npos) << st.message;
+  EXPECT_NE(st.message().find("endpoint #9"), std::string::npos) << st.message();
 
   Batch no_address = BatchBuilder(id).packet(0, kSec, "a", "10.0.0.1", 1).batch;
   no_address.packets[0].dst = IpAddress{};

@@ -1,7 +1,12 @@
-// store: where records go. The interface is shaped for every backend we plan
-// (SQLite now, Cassandra next): writes arrive as self-contained batches, each
-// applied atomically and idempotently, so a batch can be retried or replayed
-// after a crash without double counting.
+// store (library ta_store): where records go. The record model and the
+// Store interface every backend implements (SQLite in ta_store_sqlite,
+// Cassandra in ta_store_cassandra), the null backend, the writer thread
+// (writer.hpp) and the store spec parser (spec.hpp). Pure data: links only
+// ta_common and Threads, no database and no database client.
+//
+// The interface is shaped for every backend: writes arrive as self-contained
+// batches, each applied atomically and idempotently, so a batch can be
+// retried or replayed after a crash without double counting.
 //
 // Idempotency contract. Every packet record has a key (source id, frame
 // index): the capture it came from, identified by content fingerprint, and
@@ -25,18 +30,13 @@
 #include <vector>
 
 #include "ta/common/address.hpp"
+#include "ta/common/status.hpp"
 #include "ta/common/time.hpp"
 
 namespace ta::store {
 
 // Errors from a backend: one line, names what failed. Backends never throw.
-struct Status {
-  bool ok = true;
-  std::string message;
-  static Status success() { return {}; }
-  static Status failure(std::string msg) { return {false, std::move(msg)}; }
-  explicit operator bool() const noexcept { return ok; }
-};
+using Status = ta::Status;
 
 struct PacketRecord {
   TimeUs ts_us = 0;

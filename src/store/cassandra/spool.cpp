@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include "ta/store/cassandra.hpp"
+
 #include "batch_codec.hpp"
 
 namespace ta::store::detail {
@@ -41,7 +43,7 @@ Spool::~Spool() {
 }
 
 Status Spool::fail(const std::string &what) const {
-  return Status::failure("spool " + path_ + ": " + what + ": " + sqlite3_errmsg(db_));
+  return Status::io_error("spool " + path_ + ": " + what + ": " + sqlite3_errmsg(db_));
 }
 
 Status Spool::exec(const char *sql) {
@@ -49,21 +51,20 @@ Status Spool::exec(const char *sql) {
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
     std::string m = msg != nullptr ? msg : "error";
     sqlite3_free(msg);
-    return Status::failure("spool " + path_ + ": " + m);
+    return Status::io_error("spool " + path_ + ": " + m);
   }
   return Status::success();
 }
 
-std::unique_ptr<Spool> Spool::open(const std::string &path, const std::string &owner,
-                                   std::string &error) {
+Result<std::unique_ptr<Spool>> Spool::open(const std::string &path, const std::string &owner) {
   std::unique_ptr<Spool> s(new Spool());
   s->path_ = path;
   if (sqlite3_open_v2(path.c_str(), &s->db_,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK) {
-    error = "spool " + path + ": " +
-            (s->db_ != nullptr ? sqlite3_errmsg(s->db_) : std::string("cannot open"));
-    return nullptr;
+    return Status::io_error(
+        "spool " + path + ": " +
+        (s->db_ != nullptr ? sqlite3_errmsg(s->db_) : std::string("cannot open")));
   }
   sqlite3_busy_timeout(s->db_, 5000);
   // FULL: a batch acknowledged to the pipeline survives power loss too.
@@ -72,8 +73,7 @@ std::unique_ptr<Spool> Spool::open(const std::string &path, const std::string &o
     st = s->exec(kSchema);
   }
   if (!st) {
-    error = st.message;
-    return nullptr;
+    return st;
   }
   {
     Stmt ins(s->db_, "INSERT OR IGNORE INTO meta(key, value) VALUES('owner', ?1)");
@@ -82,23 +82,21 @@ std::unique_ptr<Spool> Spool::open(const std::string &path, const std::string &o
         sqlite3_bind_text(ins.get(), 1, owner.data(), static_cast<int>(owner.size()),
                           SQLITE_TRANSIENT) != SQLITE_OK ||
         sqlite3_step(ins.get()) != SQLITE_DONE || sqlite3_step(get.get()) != SQLITE_ROW) {
-      error = s->fail("reading its owner").message;
-      return nullptr;
+      return s->fail("reading its owner");
     }
     const auto *text = reinterpret_cast<const char *>(sqlite3_column_text(get.get(), 0));
     const std::string stored = text != nullptr ? text : "";
     if (stored != owner) {
-      error = "spool " + path + " belongs to " + stored + ", not " + owner +
-              "; use another --spool for this target";
-      return nullptr;
+      return Status(StatusCode::invalid_argument,
+                    "spool " + path + " belongs to " + stored + ", not " + owner,
+                    kSpoolOwnedElsewhere);
     }
   }
   {
     Stmt d(s->db_, "SELECT count(*), coalesce(sum(records), 0), coalesce(sum(length(payload)), 0) "
                    "FROM queue");
     if (!d.ok() || sqlite3_step(d.get()) != SQLITE_ROW) {
-      error = s->fail("reading its depth").message;
-      return nullptr;
+      return s->fail("reading its depth");
     }
     s->depth_.batches = static_cast<std::uint64_t>(sqlite3_column_int64(d.get(), 0));
     s->depth_.records = static_cast<std::uint64_t>(sqlite3_column_int64(d.get(), 1));

@@ -1,19 +1,22 @@
-// store/sqlite_store: the embedded backend (default ./traffic.db).
+// store/sqlite (library ta_store_sqlite): the embedded backend (default
+// ./traffic.db). Links ta_store and SQLite; the schema is described in
+// src/store/sqlite/sqlite_store.hpp.
 #pragma once
 
 #include <memory>
 #include <string>
 
+#include "ta/common/status.hpp"
 #include "ta/store/store.hpp"
 
 namespace ta::store {
 
-// Opens (creating and migrating as needed) a SQLite database. On failure
-// returns nullptr and sets `error` to one line naming the path (missing
-// directory, not a SQLite file, another application's database, a schema
-// version newer than this build).
+// Opens (creating and migrating as needed) a SQLite database. A failure is
+// one line naming the path: io_error (missing directory, unreadable),
+// corrupt (not a SQLite file), unsupported (another application's database,
+// a schema version newer than this build).
 //
-// Backend specifics (the schema is described in sqlite_store.cpp):
+// Backend specifics:
 // - A packet's key is (source id << 40) | frame, so a source may have at most
 //   2^40 frames and there may be at most 2^23 sources; a batch breaking a
 //   limit, referring to a name index out of range, or carrying a record
@@ -25,6 +28,6 @@ namespace ta::store {
 // - query_packets scans the packets table (no index on endpoint or time).
 // - Calls on one Store are serialised by an internal mutex; several processes
 //   may share the file (WAL; writers wait up to 5 s for each other).
-[[nodiscard]] std::unique_ptr<Store> open_sqlite_store(const std::string &path, std::string &error);
+[[nodiscard]] Result<std::unique_ptr<Store>> open_sqlite_store(const std::string &path);
 
 } // namespace ta::store

@@ -1,5 +1,5 @@
 // store/rollup_table: the per-batch in-memory roll-up aggregation used by the
-// SQLite backend (private to src/store).
+// SQLite backend (private to the store libraries).
 //
 // One entry per (endpoint id, second, destination address). The table is a
 // flat open-addressing hash index over a dense vector of entries; clear()

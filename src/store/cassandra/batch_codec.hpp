@@ -1,5 +1,5 @@
 // store/batch_codec: a Batch as bytes, for the Cassandra backend's durable
-// spool (private to src/store). The spool file may be damaged (disk errors,
+// spool (private to ta_store_cassandra). The spool file may be damaged (disk errors,
 // a copy from another version): decode() trusts nothing and names what is
 // wrong instead of reading past the end.
 //

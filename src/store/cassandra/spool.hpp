@@ -1,5 +1,5 @@
 // store/spool: the Cassandra backend's durable queue and its local ledger
-// (private to src/store). One SQLite file per agent:
+// (private to ta_store_cassandra). One SQLite file per agent:
 //
 //   meta     owner: keyspace and agent the spool belongs to. A spool is
 //            never replayed into another keyspace or under another agent.
@@ -45,8 +45,9 @@ struct SpoolEntry {
 class Spool {
 public:
   // Opens or creates the file; refuses one owned by another keyspace/agent.
-  [[nodiscard]] static std::unique_ptr<Spool> open(const std::string &path,
-                                                   const std::string &owner, std::string &error);
+  // A file owned by another target fails with detail() kSpoolOwnedElsewhere.
+  [[nodiscard]] static Result<std::unique_ptr<Spool>> open(const std::string &path,
+                                                           const std::string &owner);
   ~Spool();
   Spool(const Spool &) = delete;
   Spool &operator=(const Spool &) = delete;

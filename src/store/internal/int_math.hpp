@@ -1,5 +1,5 @@
 // store/int_math: rounding integer division for time buckets (seconds,
-// hours, days from µs), shared by the backends (private to src/store).
+// hours, days from µs), shared by the backends (private to the store libraries).
 // C++ division truncates toward zero; timestamps before 1970 are negative.
 #pragma once
 

@@ -1,0 +1,183 @@
+// store/cassandra: the Cassandra backend's internals, shared by its files
+// (see ta/store/cassandra.hpp for the hand-off contract): open.cpp (connect,
+// options), schema.cpp (DDL, prepared statements), drain.cpp (spool in, spool
+// out), send.cpp (one batch as CQL requests), reads.cpp (ledger lookups and
+// queries), metrics.cpp (backend metric families), cql_errors.cpp (what a
+// CQL failure means to the store).
+//
+// Schema (keyspace from the spec, default traffic_analyzer; every statement
+// IF NOT EXISTS, all writes prepared):
+//
+//   packets        ((endpoint, hour), ts_us DESC, agent DESC, source DESC,
+//                  frame DESC) -> address, port, protocol, bytes.
+//                  One row per packet; the key is what the packet is, so a
+//                  replay rewrites the same cells. hour = floor(ts_us / 1h):
+//                  a partition holds one endpoint's hour, whatever the run
+//                  length.
+//   rollups        ((endpoint, hour), second, address, agent, source, batch_pos)
+//                  -> packets, bytes, first_us, last_us. One row per batch
+//                  and (second, address); `batch_pos` is the batch's ledger
+//                  position, fixed when it was spooled, so replays rewrite
+//                  the same rows and queries sum them.
+//   endpoint_hours ((day), hour, endpoint): which partitions exist, so range
+//                  queries find them without scanning the cluster.
+//   days           ((shard = 0), day): which days exist (a row per day).
+//   addresses      ((agent), address) -> name, last_learnt. Written at the
+//                  answer's time as write time: the latest answer wins
+//                  whatever the order of arrival.
+//   address_names  ((agent), address, name) -> first_learnt, written at
+//                  kFar - time: the earliest answer naming it wins. With
+//                  `addresses`, idempotent without a read-before-write.
+//   local_hosts    ((agent), address) -> first_learnt (earliest wins, as above)
+//   sources        ((agent), fingerprint) -> id, path, frames_done, complete;
+//                  frames_done written at write time = frames_done, so it
+//                  only grows. Written after the batch's data is acknowledged.
+//
+// Threads: the pipeline's writer thread calls write() (spool append); a
+// drain thread owns the write session; queries and begin_source use a second
+// session under read_mu_. backend_metrics() reads caches only. Notices
+// (CassandraOptions::notice) come from the drain thread.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "ta/cql/session.hpp"
+#include "ta/store/cassandra.hpp"
+
+#include "int_math.hpp"
+#include "spool.hpp"
+
+namespace ta::store::detail::cassandra {
+
+using Clock = std::chrono::steady_clock;
+
+inline constexpr std::int64_t kUsPerSecond = 1'000'000;
+inline constexpr std::int64_t kSecondsPerHour = 3600;
+inline constexpr std::int64_t kHoursPerDay = 24;
+
+// Partition keys: hour = floor(ts_us / 1 h), day = floor(hour / 24).
+inline std::int64_t hour_of_us(TimeUs ts) {
+  return floor_div(ts, kUsPerSecond * kSecondsPerHour);
+}
+inline std::int64_t day_of_hour(std::int64_t hour) {
+  return floor_div(hour, kHoursPerDay);
+}
+
+inline TimeUs now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// A CQL client failure reworded by the store (cql_errors.cpp): its code and
+// detail() (the CQL error code) kept, `message` in place of the client's.
+[[nodiscard]] Status cql_failure(const ta::Status &s, std::string message);
+// cql_failure with "cassandra: DOING: <the CQL message>".
+[[nodiscard]] Status from_cql(const ta::Status &s, std::string_view doing);
+
+struct WriteStatements {
+  cql::Prepared packet, rollup, endpoint_hour, day, addr_last, addr_first, local_host, src_reg,
+      src_done, src_complete;
+};
+struct ReadStatements {
+  cql::Prepared source, sources_of_agent, addresses_of_agent, names_of_agent, local_hosts_of_agent,
+      hours_of_day, rollups, packets_range, packets_recent;
+};
+
+// One table's line of system_views.local_write_latency.
+struct TableView {
+  std::string table;
+  double count = 0;
+  double per_second = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+  double max_ms = 0;
+};
+
+class CassandraStore final : public Store {
+public:
+  static Result<std::unique_ptr<Store>> open(const CassandraTarget &target,
+                                             const CassandraOptions &options);
+  ~CassandraStore() override;
+  CassandraStore(const CassandraStore &) = delete;
+  CassandraStore &operator=(const CassandraStore &) = delete;
+
+  Status begin_source(const SourceInfo &info, SourceState &state) override;
+  Status write(const Batch &batch) override;
+  Status load_addresses(
+      const std::function<void(const IpAddress &, std::string_view, TimeUs, TimeUs)> &fn) override;
+  Status load_local_hosts(const std::function<void(const IpAddress &)> &fn) override;
+  Status query_endpoints(const TimeRange &range, std::vector<EndpointSummary> &out) override;
+  Status query_packets(std::string_view endpoint, std::size_t limit,
+                       std::vector<PacketRow> &out) override;
+  Status query_addresses(std::vector<AddressRow> &out) override;
+  Status settle(std::chrono::milliseconds timeout) override;
+  void backend_metrics(std::vector<BackendFamily> &out) override;
+
+private:
+  CassandraStore() = default;
+  std::string t(std::string_view table) const { return keyspace_ + "." + std::string(table); }
+  ta::Status create_schema(cql::Session &s);
+  ta::Status prepare_writes(cql::Session &s);
+  ta::Status prepare_reads(cql::Session &s);
+  ta::Status send(const Batch &batch, TimeUs spooled_us);
+  void drain_loop();
+  void refresh_views();
+  void set_failed(const std::string &message);
+  void note_down(const ta::Status &s);
+  // One line to CassandraOptions::notice, if set.
+  void notice(const std::string &line) const;
+  // Calls fn per row of a prepared read; 5000-row pages.
+  Status read(const cql::Prepared &p, const cql::Values &v, std::string_view doing,
+              const std::function<void(const cql::Row &)> &fn);
+  Status hours_in(std::int64_t day_lo, std::int64_t day_hi,
+                  std::vector<std::pair<std::string, std::int64_t>> &out);
+
+  CassandraOptions options_;
+  cql::Options cql_options_;
+  std::string keyspace_;
+  std::string agent_;
+  std::unique_ptr<Spool> spool_;
+
+  // Drain side (drain thread only, except where noted).
+  std::unique_ptr<cql::Session> drain_;
+  WriteStatements w_;
+  std::vector<cql::Request> requests_;
+  std::unordered_map<std::int64_t, std::pair<std::string, std::string>> source_names_;
+
+  // Read side.
+  std::mutex read_mu_;
+  std::unique_ptr<cql::Session> reader_;
+  ReadStatements r_;
+
+  // Shared state.
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool failed_ = false;
+  std::string failure_;
+  bool down_ = false;
+  std::string last_error_;
+  std::uint64_t batches_sent_ = 0;
+  std::uint64_t rows_sent_ = 0;
+  std::uint64_t send_failures_ = 0;
+  std::uint64_t damaged_ = 0;
+  std::vector<cql::NodeStats> node_stats_;
+  std::vector<TableView> views_;
+  Clock::time_point views_at_{};
+  std::thread thread_;
+};
+
+} // namespace ta::store::detail::cassandra
