@@ -40,7 +40,9 @@ void add_cassandra_options(CLI::App *cmd, store::CassandraOptions &options, bool
 // Set by SIGINT/SIGTERM; handed to the ingest runner as its stop token.
 extern std::atomic<bool> g_stop;
 void install_stop_handlers(void (*also)(int) = nullptr);
-[[nodiscard]] inline ingest::StopToken stop_token() { return ingest::StopToken(g_stop); }
+[[nodiscard]] inline ingest::StopToken stop_token() {
+  return ingest::StopToken(g_stop);
+}
 
 // The store named by --store and the ingest engine over it; nullptr after a
 // one-line error on stderr (bad option values, store unopenable). Metrics
