@@ -60,7 +60,10 @@ DirectoryWatch::open(const std::string &directory, double settle_seconds, bool d
   }
   std::sort(existing.begin(), existing.end());
   for (const auto &name : existing) {
-    const double q = quiet_for(directory + "/" + name);
+    std::string path = directory;
+    path += '/';
+    path += name;
+    const double q = quiet_for(path);
     if (q >= 0 && q < settle_seconds && defer_recent) {
       w->deferred_.insert(name);
     } else {

@@ -140,7 +140,7 @@ TEST(Runner, AFailedWriteStopsTheRunWithItsStatus) {
   std::vector<std::string> paths;
   for (int i = 0; i < 4; ++i) {
     paths.push_back(dir.file("f" + std::to_string(i) + ".pcap"));
-    test::write_capture(paths.back(), 2'000, static_cast<std::uint64_t>(i + 1));
+    test::write_capture(paths.back(), 2'000, static_cast<std::uint64_t>(i) + 1);
   }
   auto state = std::make_shared<FakeState>();
   state->fail_writes = true;
