@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include "ta/ingest/sources.hpp"
+
 #include "commands.hpp"
 #include "pipeline.hpp"
 
@@ -17,44 +19,49 @@ void add_analyze(CLI::App &app, AnalyzeArgs &args) {
 }
 
 int run_analyze(const AnalyzeArgs &args) {
-  auto pipeline = Pipeline::open(args.pipeline, false);
-  if (!pipeline) {
+  auto engine = open_engine(args.pipeline, false);
+  if (!engine) {
     return kExitBadInput;
   }
   install_stop_handlers();
   const bool progress = !args.quiet && isatty(STDERR_FILENO) == 1;
   const auto t0 = std::chrono::steady_clock::now();
   int exit_code = kExitOk;
-  for (const auto &path : args.files) {
-    std::string message;
-    switch (pipeline->ingest_file(path, progress, message)) {
-    case Pipeline::FileStatus::ok:
-    case Pipeline::FileStatus::empty:
+  ingest::FileObserver observer;
+  observer.file_done = [&](const std::string &, const ingest::FileResult &r) {
+    if (progress) {
+      std::fprintf(stderr, "\r\033[K");
+    }
+    switch (r.outcome) {
+    case ingest::FileOutcome::ok:
+    case ingest::FileOutcome::empty:
+    case ingest::FileOutcome::store_failed: // the run's result says it
       break;
-    case Pipeline::FileStatus::not_capture:
-    case Pipeline::FileStatus::damaged:
-      std::fprintf(stderr, "traffic-analyzer: %s\n", message.c_str());
+    case ingest::FileOutcome::not_capture:
+    case ingest::FileOutcome::damaged:
+      print_error(r.status);
       exit_code = kExitBadInput;
       break;
-    case Pipeline::FileStatus::stopped:
-      std::fprintf(stderr, "traffic-analyzer: %s\n", message.c_str());
+    case ingest::FileOutcome::stopped:
+      print_error(r.status);
       exit_code = kExitFailure;
       break;
-    case Pipeline::FileStatus::store_failed:
-      std::fprintf(stderr, "traffic-analyzer: %s\n", message.c_str());
-      (void)pipeline->drain();
-      return kExitFailure;
     }
-    if (g_stop.load()) {
-      break;
-    }
+  };
+  ingest::Engine::Progress on_progress;
+  if (progress) {
+    on_progress = [](const std::string &path, std::uint64_t frames) {
+      std::fprintf(stderr, "\r%s: %llu frames", path.c_str(),
+                   static_cast<unsigned long long>(frames));
+    };
   }
-  if (!pipeline->drain()) {
+  ingest::FileSource source(args.files, observer, on_progress);
+  if (print_run_failures(ingest::run(*engine, source, stop_token()))) {
     return kExitFailure;
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!args.quiet) {
-    pipeline->print_summary(secs);
+    print_summary(engine->analyzer(), secs);
   }
   return exit_code;
 }

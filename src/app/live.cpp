@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "ta/capture/rotate.hpp"
+#include "ta/ingest/sources.hpp"
 
 #include "commands.hpp"
 #include "pipeline.hpp"
@@ -37,40 +38,37 @@ void add_live_options(CLI::App *cmd, std::vector<std::string> &interfaces, std::
   cmd->add_option("--user", user, "Drop privileges to this user once the capture is open");
 }
 
+// The interfaces of `run` and `capture`; nullptr after one line on stderr.
 std::unique_ptr<capture::LiveCapture> open_live(const std::vector<std::string> &interfaces,
                                                 const std::string &filter,
                                                 const std::string &ports_text,
                                                 std::uint32_t snaplen, std::uint32_t buffer_mib,
-                                                bool immediate, std::string &error) {
-  capture::LiveOptions lo;
-  lo.interfaces = interfaces.empty() ? std::vector<std::string>{"any"} : interfaces;
-  if (!filter.empty()) {
-    lo.filter = filter;
-  } else {
-    std::vector<std::uint16_t> ports;
-    if (!ports_text.empty() && !parse_ports(ports_text, ports, error)) {
-      return nullptr;
-    }
-    lo.filter = capture::LiveCapture::default_filter(ports);
+                                                bool immediate) {
+  ingest::LiveSourceOptions lo;
+  lo.interfaces = interfaces;
+  lo.filter = filter;
+  std::string error;
+  if (filter.empty() && !ports_text.empty() && !parse_ports(ports_text, lo.ports, error)) {
+    print_error(Status::invalid_argument(error));
+    return nullptr;
   }
   lo.snaplen = snaplen;
-  lo.buffer_bytes = buffer_mib * 1024U * 1024U;
+  lo.buffer_mib = buffer_mib;
   lo.immediate = immediate;
-  return capture::LiveCapture::open(lo, error);
+  auto live = ingest::open_live_capture(lo);
+  if (!live) {
+    print_error(live.status());
+    return nullptr;
+  }
+  return std::move(live).value();
 }
 
-void report_interfaces(capture::LiveCapture &live, metrics::Metrics *m, bool print) {
+void report_interfaces(capture::LiveCapture &live) {
   for (const auto &s : live.stats()) {
-    if (m != nullptr) {
-      m->set_capture_stats(s.name, s.received, s.dropped, s.if_dropped);
-    }
-    if (print) {
-      std::fprintf(stderr,
-                   "%s: %llu packets received, %llu dropped by the kernel, %llu by the interface\n",
-                   s.name.c_str(), static_cast<unsigned long long>(s.received),
-                   static_cast<unsigned long long>(s.dropped),
-                   static_cast<unsigned long long>(s.if_dropped));
-    }
+    std::fprintf(
+        stderr, "%s: %llu packets received, %llu dropped by the kernel, %llu by the interface\n",
+        s.name.c_str(), static_cast<unsigned long long>(s.received),
+        static_cast<unsigned long long>(s.dropped), static_cast<unsigned long long>(s.if_dropped));
   }
 }
 
@@ -113,77 +111,62 @@ void add_run(CLI::App &app, LiveArgs &args) {
 }
 
 int run_run(const LiveArgs &args) {
-  std::string err;
   auto live = open_live(args.interfaces, args.filter, args.pipeline.ports, args.snaplen,
-                        args.buffer_mib, args.immediate, err);
+                        args.buffer_mib, args.immediate);
   if (!live) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", err.c_str());
     return kExitBadInput;
   }
   for (const auto &w : live->warnings()) {
     std::fprintf(stderr, "traffic-analyzer: warning: %s\n", w.c_str());
   }
+  std::string err;
   if (!args.user.empty() && !capture::drop_privileges(args.user, err)) {
     std::fprintf(stderr, "traffic-analyzer: %s\n", err.c_str());
     return kExitBadInput;
   }
-  auto pipeline = Pipeline::open(args.pipeline, true);
-  if (!pipeline) {
+  auto engine = open_engine(args.pipeline, true);
+  if (!engine) {
     return kExitBadInput;
   }
-  std::vector<decode::LinkType> links;
-  std::string names;
-  for (std::size_t i = 0; i < live->interface_count(); ++i) {
-    links.push_back(static_cast<decode::LinkType>(live->link_type(i)));
-    names += (names.empty() ? "" : "+") + live->interface_name(i);
-  }
-  if (!pipeline->begin_live(names, err)) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", err.c_str());
+  ingest::LiveSource source(std::move(live));
+  if (Status st = source.begin(*engine); !st) {
+    print_error(st);
     return kExitFailure;
   }
-  g_live = live.get();
+  g_live = &source.capture();
   install_stop_handlers(wake_live);
-  if (auto *m = pipeline->metrics()) {
+  if (auto *m = engine->metrics()) {
     std::fprintf(stderr, "traffic-analyzer: capturing on %s; metrics at http://%s/metrics\n",
-                 names.c_str(), m->bound_address().c_str());
+                 source.name().c_str(), m->bound_address().c_str());
   } else {
-    std::fprintf(stderr, "traffic-analyzer: capturing on %s\n", names.c_str());
+    std::fprintf(stderr, "traffic-analyzer: capturing on %s\n", source.name().c_str());
   }
   const auto t0 = std::chrono::steady_clock::now();
-  auto last_flush = t0;
-  const auto flush_every = std::chrono::duration<double>(args.flush_seconds);
-  int exit_code = kExitOk;
-  while (!g_stop.load()) {
-    const int n = live->poll_once(100, [&](std::size_t iface, const capture::Frame &f) {
-      pipeline->on_live_frame(links[iface], f.ts_us, f.data);
-    });
-    if (n < 0) {
-      std::fprintf(stderr, "traffic-analyzer: %s\n", live->error().c_str());
-      exit_code = kExitFailure;
-      break;
-    }
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_flush >= flush_every) {
-      last_flush = now;
-      pipeline->flush();
-      pipeline->publish();
-      report_interfaces(*live, pipeline->metrics(), false);
-    }
-    if (pipeline->writer().failed()) {
-      pipeline->report_store_failure();
-      return kExitFailure;
-    }
-  }
-  pipeline->end_live();
-  const bool ok = pipeline->drain();
-  report_interfaces(*live, pipeline->metrics(), true);
-  g_live = nullptr;
-  if (!ok) {
+  ingest::RunOptions run;
+  run.flush_every = std::chrono::duration_cast<ingest::Clock::duration>(
+      std::chrono::duration<double>(args.flush_seconds));
+  run.max_wait = std::chrono::milliseconds(100);
+  const ingest::RunResult result = ingest::run(*engine, source, stop_token(), run);
+  if (!result.store.ok()) {
+    // A failed write ends the command at once.
+    print_error(result.store);
+    g_live = nullptr;
     return kExitFailure;
   }
-  pipeline->print_summary(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  return exit_code;
+  if (!result.source.ok()) {
+    print_error(result.source);
+  }
+  if (!result.drain.ok()) {
+    print_error(result.drain);
+  }
+  report_interfaces(source.capture());
+  g_live = nullptr;
+  if (!result.drain.ok()) {
+    return kExitFailure;
+  }
+  print_summary(engine->analyzer(),
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return result.source.ok() ? kExitOk : kExitFailure;
 }
 
 void add_capture(CLI::App &app, CaptureArgs &args) {
@@ -204,13 +187,12 @@ int run_capture(const CaptureArgs &args) {
                  args.rotate.c_str());
     return kExitBadInput;
   }
-  std::string err;
-  auto live = open_live(args.interfaces, args.filter, args.ports, args.snaplen, args.buffer_mib,
-                        false, err);
+  auto live =
+      open_live(args.interfaces, args.filter, args.ports, args.snaplen, args.buffer_mib, false);
   if (!live) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", err.c_str());
     return kExitBadInput;
   }
+  std::string err;
   const std::uint32_t link = live->link_type(0);
   for (std::size_t i = 1; i < live->interface_count(); ++i) {
     if (live->link_type(i) != link) {
@@ -265,7 +247,7 @@ int run_capture(const CaptureArgs &args) {
     std::fprintf(stderr, "traffic-analyzer: %s\n", err.c_str());
     exit_code = kExitFailure;
   }
-  report_interfaces(*live, nullptr, true);
+  report_interfaces(*live);
   g_live = nullptr;
   return exit_code;
 }

@@ -1,14 +1,11 @@
 #include "pipeline.hpp"
 
-#include <unistd.h>
-
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 
 #include <fmt/format.h>
-
-#include "ta/capture/capture.hpp"
 
 #include "commands.hpp"
 
@@ -129,222 +126,63 @@ void add_cassandra_options(CLI::App *cmd, CassandraArgs &o, bool writing) {
       ->group(group);
 }
 
-std::unique_ptr<Pipeline> Pipeline::open(const PipelineArgs &args, bool with_metrics) {
-  std::string error;
-  auto p = open_quietly(args, with_metrics, error);
-  if (!p) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", error.c_str());
-  }
-  return p;
-}
-
-std::unique_ptr<Pipeline> Pipeline::open_quietly(const PipelineArgs &args, bool with_metrics,
-                                                 std::string &error) {
-  attribute::Options opt;
-  opt.dns_table_capacity = args.dns_table_size;
+std::unique_ptr<ingest::Engine> open_engine(const PipelineArgs &args, bool with_metrics) {
+  ingest::Options opt;
+  opt.dns_table_size = args.dns_table_size;
   for (const auto &text : args.local_nets) {
     auto p = IpPrefix::parse(text);
     if (!p) {
-      error = "--local-net '" + text + "' is not a CIDR (e.g. 10.0.0.0/8)";
+      print_error(
+          Status::invalid_argument("--local-net '" + text + "' is not a CIDR (e.g. 10.0.0.0/8)"));
       return nullptr;
     }
     opt.local_nets.push_back(*p);
   }
+  std::string error;
   if (!args.ports.empty() && !parse_ports(args.ports, opt.ports, error)) {
+    print_error(Status::invalid_argument(error));
     return nullptr;
   }
-  std::unique_ptr<Pipeline> p(new Pipeline());
-  p->spec_ = args.store;
-  p->spool_wait_ = std::chrono::milliseconds(
+  opt.spool_wait = std::chrono::milliseconds(
       static_cast<std::int64_t>(std::min(args.spool_wait_seconds, 1e9) * 1000));
-  auto opened = open_store(args.store, args.cassandra);
-  if (!opened) {
-    error = opened.status().message();
+  opt.with_metrics = with_metrics;
+  opt.metrics.listen = args.metrics_listen;
+  opt.metrics.legacy_names = args.legacy_metric_names;
+  opt.metrics.max_endpoints = args.max_endpoints;
+  auto store = open_store(args.store, args.cassandra);
+  if (!store) {
+    print_error(store.status());
     return nullptr;
   }
-  p->store_ = std::move(opened).value();
-  if (with_metrics && !args.metrics_listen.empty()) {
-    metrics::Options mo;
-    mo.listen = args.metrics_listen;
-    mo.legacy_names = args.legacy_metric_names;
-    mo.max_endpoints = args.max_endpoints;
-    std::string merr;
-    p->metrics_ = metrics::Metrics::create(mo, merr);
-    if (!p->metrics_) {
-      std::fprintf(stderr, "traffic-analyzer: %s (going on without /metrics)\n", merr.c_str());
-    } else {
-      store::Store *s = p->store_.get();
-      p->metrics_->set_backend(
-          [s](std::vector<store::BackendFamily> &out) { s->backend_metrics(out); });
-    }
-  }
-  metrics::Metrics *m = p->metrics_.get();
-  store::Writer::Observer obs;
-  if (m != nullptr) {
-    obs.written = [m](const store::Batch &b, double secs) { m->on_batch_written(b, secs); };
-    obs.failed = [m](const std::string &) { m->on_store_error(); };
-  }
-  p->writer_ = std::make_unique<store::Writer>(*p->store_, 2, obs);
-  store::Writer *w = p->writer_.get();
-  p->analyzer_ = std::make_unique<attribute::Analyzer>(opt, [w, m](store::Batch &b) {
-    if (m != nullptr) {
-      m->on_batch_sealed(b);
-    }
-    w->submit(b);
+  auto engine = ingest::Engine::open(std::move(store).value(), opt, [](const Status &warning) {
+    std::fprintf(stderr, "traffic-analyzer: %s (going on without /metrics)\n",
+                 warning.message().c_str());
   });
-  // What DNS taught in earlier runs, and who was local.
-  store::Status st;
-  attribute::Analyzer &an = *p->analyzer_;
-  p->writer_->call([&](store::Store &s) {
-    st = s.load_addresses([&](const IpAddress &a, std::string_view name, TimeUs, TimeUs last) {
-      an.preload_address(a, name, last);
-    });
-    if (st) {
-      st = s.load_local_hosts([&](const IpAddress &a) { an.preload_local_host(a); });
-    }
-  });
-  if (!st) {
-    error = st.message();
+  if (!engine) {
+    print_error(engine.status());
     return nullptr;
   }
-  return p;
+  return std::move(engine).value();
 }
 
-Pipeline::~Pipeline() {
-  // The analyzer's sink refers to the writer; the writer to the store.
-  analyzer_.reset();
-  writer_.reset();
+void print_error(const Status &status) {
+  std::fprintf(stderr, "traffic-analyzer: %s\n", status.message().c_str());
 }
 
-Pipeline::FileStatus Pipeline::ingest_file(const std::string &path, bool progress,
-                                           std::string &message) {
-  std::string err;
-  auto reader = capture::FileReader::open(path, err);
-  if (!reader) {
-    message = err;
-    return FileStatus::not_capture;
-  }
-  const auto link = static_cast<decode::LinkType>(reader->link_type());
-  if (!decode::is_supported(link)) {
-    message = path + ": unsupported link type " + std::to_string(reader->link_type());
-    return FileStatus::not_capture;
-  }
-  const std::string fp = capture::fingerprint_file(path, err);
-  if (fp.empty()) {
-    message = err;
-    return err.empty() ? FileStatus::empty : FileStatus::damaged;
-  }
-  store::SourceState state;
-  store::Status st;
-  writer_->call([&](store::Store &s) { st = s.begin_source({fp, path}, state); });
-  if (!st) {
-    message = st.message();
-    return FileStatus::store_failed;
-  }
-  // A capture seen before is read again from the start (DNS answers and local
-  // hosts are learnt from every frame), but only frames past the ledger
-  // position produce records: re-reading never counts twice, and an
-  // interrupted or grown capture continues where it stopped.
-  analyzer_->begin_source(state.id, state.frames_done);
-  capture::Frame frame;
-  std::uint64_t index = 0;
-  auto last_report = std::chrono::steady_clock::now();
-  capture::ReadStatus rs = capture::ReadStatus::end;
-  bool stopped = false;
-  while ((rs = reader->next(frame)) == capture::ReadStatus::frame) {
-    analyzer_->on_frame(link, index++, frame.ts_us, frame.data);
-    if ((index & 0xFFFFU) == 0) {
-      if (writer_->failed()) {
-        break;
-      }
-      if (g_stop.load()) {
-        stopped = true;
-        break;
-      }
-      if (progress) {
-        const auto now = std::chrono::steady_clock::now();
-        if (now - last_report > std::chrono::milliseconds(500)) {
-          last_report = now;
-          std::fprintf(stderr, "\r%s: %llu frames", path.c_str(),
-                       static_cast<unsigned long long>(index));
-        }
-      }
+bool print_run_failures(const ingest::RunResult &result) {
+  for (const Status *st : {&result.source, &result.store, &result.drain}) {
+    if (!st->ok()) {
+      print_error(*st);
     }
   }
-  if (progress) {
-    std::fprintf(stderr, "\r\033[K");
-  }
-  // A damaged file ends here too: nothing more can be read from it now. The
-  // ledger keeps its position, so if it grows (it was still being written)
-  // the rest is read next time.
-  analyzer_->end_source(rs != capture::ReadStatus::frame);
-  if (writer_->failed()) {
-    message = "store write failed: " + writer_->error();
-    return FileStatus::store_failed;
-  }
-  if (stopped) {
-    message = path + ": stopped after frame " + std::to_string(index);
-    return FileStatus::stopped;
-  }
-  if (rs == capture::ReadStatus::error) {
-    message = reader->error();
-    return FileStatus::damaged;
-  }
-  return FileStatus::ok;
+  return !result.ok();
 }
 
-bool Pipeline::begin_live(const std::string &name, std::string &error) {
-  // A live capture is its own source: its identity is what was captured,
-  // where, and when this run started.
-  const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
-  const std::string fp = fmt::format("live:{}:{}:{}", name, now, getpid());
-  store::SourceState state;
-  store::Status st;
-  writer_->call([&](store::Store &s) { st = s.begin_source({fp, "live:" + name}, state); });
-  if (!st) {
-    error = st.message();
-    return false;
-  }
-  live_index_ = 0;
-  analyzer_->begin_source(state.id, 0);
-  return true;
-}
-
-void Pipeline::publish() {
-  if (metrics_) {
-    metrics_->publish(analyzer_->stats(), analyzer_->table().size(),
-                      analyzer_->table().stats().evictions);
-    metrics_->set_records_pending(writer_->pending_records());
-  }
-}
-
-bool Pipeline::drain() {
-  writer_->drain();
-  publish();
-  if (writer_->failed()) {
-    report_store_failure();
-    return false;
-  }
-  // A backend with a spool (Cassandra) has the records durably; wait for
-  // them to reach the database too, so a finished command means stored.
-  if (const store::Status st = store_->settle(spool_wait_); !st) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", st.message().c_str());
-    return false;
-  }
-  return true;
-}
-
-void Pipeline::report_store_failure() const {
-  std::fprintf(stderr, "traffic-analyzer: store write failed: %s\n", writer_->error().c_str());
-}
-
-void Pipeline::print_summary(double seconds) const {
-  const auto &st = analyzer_->stats();
+void print_summary(const attribute::Analyzer &analyzer, double seconds) {
+  const auto &st = analyzer.stats();
   std::printf("%-40s %12s %12s  %-27s  %-27s\n", "ENDPOINT", "PACKETS", "BYTES", "FIRST SEEN",
               "LAST SEEN");
-  for (const auto &[name, r] : analyzer_->run_summary()) {
+  for (const auto &[name, r] : analyzer.run_summary()) {
     std::printf("%-40s %12llu %12llu  %-27s  %-27s\n", name.empty() ? "(unresolved)" : name.c_str(),
                 static_cast<unsigned long long>(r.packets),
                 static_cast<unsigned long long>(r.bytes), format_rfc3339_us(r.first_seen).c_str(),
@@ -372,8 +210,8 @@ void Pipeline::print_summary(double seconds) const {
   std::printf("skipped:%s\n", skipped.empty() ? " none" : skipped.c_str());
   std::printf("dns: %llu responses, %llu answers learnt, table %zu addresses (%llu evicted)%s%s\n",
               static_cast<unsigned long long>(st.dns_responses),
-              static_cast<unsigned long long>(st.dns_answers_learnt), analyzer_->table().size(),
-              static_cast<unsigned long long>(analyzer_->table().stats().evictions),
+              static_cast<unsigned long long>(st.dns_answers_learnt), analyzer.table().size(),
+              static_cast<unsigned long long>(analyzer.table().stats().evictions),
               dns_errors.empty() ? "" : ", malformed:", dns_errors.c_str());
 }
 

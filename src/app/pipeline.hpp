@@ -1,12 +1,9 @@
-// app/pipeline: what every ingesting command shares: one store, its writer
-// thread, one analyzer, and (for long-running modes) the metrics registry.
-//
-// Threads: the calling thread owns the analyzer (on_frame, flush, ingest);
-// the writer thread owns the store; metrics are thread-safe.
+// app/pipeline: what every ingesting command shares on the command line:
+// the store and pipeline options, the stop signals, opening the ingest
+// engine (ta_ingest) from them, and the summary printed at the end.
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -14,10 +11,9 @@
 
 #include <CLI/CLI.hpp>
 
-#include "ta/attribute/analyzer.hpp"
-#include "ta/metrics/metrics.hpp"
-#include "ta/store/store.hpp"
-#include "ta/store/writer.hpp"
+#include "ta/common/status.hpp"
+#include "ta/ingest/engine.hpp"
+#include "ta/ingest/runner.hpp"
 
 #include "store_open.hpp"
 
@@ -42,60 +38,25 @@ void add_pipeline_options(CLI::App *cmd, PipelineArgs &args, bool with_metrics);
 // those that only matter when records are written (schema, spool).
 void add_cassandra_options(CLI::App *cmd, CassandraArgs &options, bool writing);
 
-// Set by SIGINT/SIGTERM; long-running loops poll it.
+// Set by SIGINT/SIGTERM; handed to the ingest runner as its stop token.
 extern std::atomic<bool> g_stop;
 void install_stop_handlers(void (*also)(int) = nullptr);
+[[nodiscard]] inline ingest::StopToken stop_token() {
+  return ingest::StopToken(g_stop);
+}
 
-class Pipeline {
-public:
-  // nullptr after a one-line error on stderr (bad option values, store
-  // unopenable). Metrics that cannot bind are one line on stderr too, and
-  // left off: the pipeline goes on without them.
-  [[nodiscard]] static std::unique_ptr<Pipeline> open(const PipelineArgs &args, bool with_metrics);
-  ~Pipeline();
-  Pipeline(const Pipeline &) = delete;
-  Pipeline &operator=(const Pipeline &) = delete;
+// The store named by --store and the ingest engine over it; nullptr after a
+// one-line error on stderr (bad option values, store unopenable). Metrics
+// that cannot bind are one line on stderr too, and left off.
+[[nodiscard]] std::unique_ptr<ingest::Engine> open_engine(const PipelineArgs &args,
+                                                          bool with_metrics);
 
-  enum class FileStatus { ok, empty, not_capture, damaged, store_failed, stopped };
-  // Reads a whole capture file into the store (resuming past its ledger
-  // position). `message` says what went wrong for every status but ok/empty.
-  FileStatus ingest_file(const std::string &path, bool progress, std::string &message);
+// "traffic-analyzer: <message>" on stderr.
+void print_error(const Status &status);
+// The failures of a run, one line each (source, store, drain); true if any.
+bool print_run_failures(const ingest::RunResult &result);
 
-  // A live source: a new ledger entry per run and interface set.
-  [[nodiscard]] bool begin_live(const std::string &name, std::string &error);
-  void on_live_frame(decode::LinkType link, TimeUs ts, Bytes frame) noexcept {
-    analyzer_->on_frame(link, live_index_++, ts, frame);
-  }
-  void flush() { analyzer_->flush(); }
-  void end_live() { analyzer_->end_source(true); }
-
-  // Pipeline stats -> metrics (call periodically from the analyzer's thread).
-  void publish();
-  // Waits until everything submitted is durable; false (after one line on
-  // stderr saying why) if the store failed.
-  [[nodiscard]] bool drain();
-  // The one line about a failed store write.
-  void report_store_failure() const;
-
-  [[nodiscard]] attribute::Analyzer &analyzer() { return *analyzer_; }
-  [[nodiscard]] store::Writer &writer() { return *writer_; }
-  [[nodiscard]] store::Store &store() { return *store_; }
-  [[nodiscard]] metrics::Metrics *metrics() { return metrics_.get(); }
-  [[nodiscard]] const std::string &store_spec() const { return spec_; }
-
-  void print_summary(double seconds) const;
-
-private:
-  Pipeline() = default;
-  [[nodiscard]] static std::unique_ptr<Pipeline>
-  open_quietly(const PipelineArgs &args, bool with_metrics, std::string &error);
-  std::string spec_;
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<metrics::Metrics> metrics_;
-  std::unique_ptr<store::Writer> writer_;
-  std::unique_ptr<attribute::Analyzer> analyzer_;
-  std::uint64_t live_index_ = 0;
-  std::chrono::milliseconds spool_wait_{600000};
-};
+// The per-endpoint table and the frames / skipped / dns lines.
+void print_summary(const attribute::Analyzer &analyzer, double seconds);
 
 } // namespace ta::app

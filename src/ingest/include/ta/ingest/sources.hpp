@@ -1,0 +1,158 @@
+// ingest/sources: the four Sources the runner drives: capture files, a
+// watched directory of rotated captures (inotify), live interfaces (through
+// ta_capture) and generated traffic paced in real time (ta_generate). Links
+// what engine.hpp links, plus ta_generate privately. Never prints: what the
+// caller shows comes through each source's observer.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ta/capture/live.hpp"
+#include "ta/common/status.hpp"
+#include "ta/ingest/engine.hpp"
+#include "ta/ingest/runner.hpp"
+
+namespace ta::ingest {
+
+// Told of every file read, as it is done (also of the failed and stopped
+// ones), and of notes that do not stop the run (a file that cannot be
+// deleted, a spool that did not settle in time).
+struct FileObserver {
+  std::function<void(const std::string &path, const FileResult &result)> file_done;
+  std::function<void(const Status &note)> note;
+};
+
+// Capture files, one per step, in the order given; each resumes past its
+// ledger position.
+class FileSource final : public Source {
+public:
+  FileSource(std::vector<std::string> paths, FileObserver observer, Engine::Progress progress = {});
+  [[nodiscard]] Result<Step> step(Engine &engine, StopToken stop,
+                                  Clock::time_point wake_by) override;
+
+private:
+  std::vector<std::string> paths_;
+  std::size_t next_ = 0;
+  FileObserver observer_;
+  Engine::Progress progress_;
+};
+
+// A directory that rotated captures are closed into (tcpdump -G, `capture
+// --out`). Which files: regular files whose names neither start with '.' nor
+// end in .tmp or .part (writers' temporary names), announced by inotify
+// CLOSE_WRITE (a writer closing a file) or MOVED_TO (a writer renaming into
+// place), plus the files already there at start, in name order. A file
+// modified less than `settle_seconds` ago at start may still be being
+// written: it waits for its close event, or until it has been quiet that
+// long. When the kernel's event queue overflows, the directory is listed
+// again; the ledger makes re-reading what was already ingested harmless.
+//
+// Restart safety is the store's ledger: each capture resumes past the frames
+// already stored, so a restart (even after kill -9 mid-file) neither loses
+// nor double-counts a packet. `delete_after` removes a file only after its
+// records are durable.
+struct DirectoryOptions {
+  std::string directory;
+  bool delete_after = false;
+  bool once = false; // the files there now (none deferred), then finished
+  double settle_seconds = 2.0;
+};
+
+class DirectoryWatch;
+
+class DirectorySource final : public Source {
+public:
+  // Fails (not_found) when `directory` is not a directory, (io_error) when
+  // it cannot be watched. The watch starts here, before the directory is
+  // listed, so no file can be closed in between unseen.
+  [[nodiscard]] static Result<std::unique_ptr<DirectorySource>>
+  open(const DirectoryOptions &options, FileObserver observer);
+  ~DirectorySource() override;
+  DirectorySource(const DirectorySource &) = delete;
+  DirectorySource &operator=(const DirectorySource &) = delete;
+
+  [[nodiscard]] Result<Step> step(Engine &engine, StopToken stop,
+                                  Clock::time_point wake_by) override;
+
+private:
+  DirectorySource(DirectoryOptions options, FileObserver observer,
+                  std::unique_ptr<DirectoryWatch> watch);
+  void ingest(Engine &engine, StopToken stop, const std::string &name);
+  DirectoryOptions options_;
+  FileObserver observer_;
+  std::unique_ptr<DirectoryWatch> watch_;
+};
+
+// Live capture on interfaces.
+struct LiveSourceOptions {
+  std::vector<std::string> interfaces; // empty: "any"
+  // BPF filter; empty: capture::LiveCapture::default_filter(ports).
+  std::string filter;
+  std::vector<std::uint16_t> ports;
+  std::uint32_t snaplen = 262144;
+  std::uint32_t buffer_mib = 4;
+  bool immediate = false;
+};
+
+// Opens the interfaces of `options` (all or nothing); the error names the
+// interface. Also what a capture-to-files command opens.
+[[nodiscard]] Result<std::unique_ptr<capture::LiveCapture>>
+open_live_capture(const LiveSourceOptions &options);
+
+class LiveSource final : public Source {
+public:
+  explicit LiveSource(std::unique_ptr<capture::LiveCapture> capture);
+
+  // How the source is named in the ledger: its interfaces joined by '+'
+  // ("live:eth0+eth1"), a new entry per run.
+  [[nodiscard]] const std::string &name() const { return name_; }
+  // For wake() from a signal handler and the capture counters.
+  [[nodiscard]] capture::LiveCapture &capture() { return *capture_; }
+
+  [[nodiscard]] Status begin(Engine &engine) override;
+  [[nodiscard]] Result<Step> step(Engine &engine, StopToken stop,
+                                  Clock::time_point wake_by) override;
+  // Capture counters -> metrics.
+  void after_flush(Engine &engine) override;
+  void end(Engine &engine) override;
+
+private:
+  std::unique_ptr<capture::LiveCapture> capture_;
+  std::vector<decode::LinkType> links_;
+  std::string name_;
+};
+
+// The deterministic generator's traffic (one client, see ta/generate)
+// played in real time: `rate` frames per second, each stamped with the wall
+// clock at emission (never going backwards), as the live source "demo".
+struct GeneratorOptions {
+  double rate = 200;
+  std::uint32_t endpoints = 25;
+  std::uint64_t seed = 1;
+};
+
+class GeneratorSource final : public Source {
+public:
+  explicit GeneratorSource(const GeneratorOptions &options);
+  ~GeneratorSource() override;
+  GeneratorSource(const GeneratorSource &) = delete;
+  GeneratorSource &operator=(const GeneratorSource &) = delete;
+
+  [[nodiscard]] std::uint64_t emitted() const { return emitted_; }
+
+  [[nodiscard]] Status begin(Engine &engine) override;
+  [[nodiscard]] Result<Step> step(Engine &engine, StopToken stop,
+                                  Clock::time_point wake_by) override;
+  void end(Engine &engine) override;
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::uint64_t emitted_ = 0;
+};
+
+} // namespace ta::ingest
