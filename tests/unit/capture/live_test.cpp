@@ -24,10 +24,13 @@
 
 #include "ta/capture/live.hpp"
 
+#include "test_util.hpp"
+
 namespace ta::capture {
 namespace {
 
 using namespace std::chrono_literals;
+using test::one_line;
 using SteadyClock = std::chrono::steady_clock;
 
 #define TA_REQUIRE_ROOT()                                                                          \
@@ -37,13 +40,9 @@ using SteadyClock = std::chrono::steady_clock;
     }                                                                                              \
   } while (false)
 
-bool one_line(const std::string &s) {
-  return !s.empty() && s.find('\n') == std::string::npos;
-}
-
 // ---- default_filter / check_filter (no privileges needed) ------------------
 
-TEST(DefaultFilter, GeneralisesTheOriginalFilter) {
+TEST(DefaultFilter, ListsPortsAndDnsWithoutDirection) {
   EXPECT_EQ(LiveCapture::default_filter({}), "");
   EXPECT_EQ(LiveCapture::default_filter({443}), "port 443 or port 53");
   EXPECT_EQ(LiveCapture::default_filter({80, 443, 80}), "port 80 or port 443 or port 53");
