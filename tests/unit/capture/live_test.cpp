@@ -68,18 +68,17 @@ TEST(DefaultFilter, PcapCompilesItOnCookedAndEthernet) {
           << "dlt " << dlt << ": " << filter << ": " << pcap_geterr(p);
       pcap_freecode(&prog);
       pcap_close(p);
-      std::string error;
-      EXPECT_TRUE(LiveCapture::check_filter(filter, static_cast<std::uint32_t>(dlt), error))
-          << error;
+      const ta::Status st = LiveCapture::check_filter(filter, static_cast<std::uint32_t>(dlt));
+      EXPECT_TRUE(st.ok()) << st.message();
     }
   }
 }
 
 TEST(CheckFilter, RejectsGarbageWithOneLine) {
-  std::string error;
-  EXPECT_FALSE(LiveCapture::check_filter("port banana", 276, error));
-  EXPECT_TRUE(one_line(error)) << error;
-  EXPECT_NE(error.find("port banana"), std::string::npos) << error;
+  const ta::Status st = LiveCapture::check_filter("port banana", 276);
+  EXPECT_TRUE(st.is_invalid_argument()) << st.message();
+  EXPECT_TRUE(one_line(st.message())) << st.message();
+  EXPECT_NE(st.message().find("port banana"), std::string::npos) << st.message();
 }
 
 // An SLL2 frame: protocol, reserved, ifindex, hatype, packet type, halen,
