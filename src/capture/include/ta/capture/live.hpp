@@ -3,8 +3,9 @@
 // poll(2) so one thread serves several interfaces, a wake-up fd and the
 // caller's own timers (rotation, store flushes) without blocking.
 //
-// Contract: nothing here throws; failures are `false`/nullptr/-1 plus a
-// one-line message that names the interface and says what to do.
+// Contract: nothing here throws; failures are a one-line message that names
+// the interface and says what to do, returned as a Status (check_filter) or
+// beside `false`/nullptr/-1.
 // A LiveCapture is used by one thread, except wake(), which any thread or a
 // signal handler may call.
 #pragma once
