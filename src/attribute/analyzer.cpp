@@ -59,9 +59,9 @@ struct Analyzer::Impl {
   std::bitset<65536> port_allowed;
   bool port_filter = false;
 
-  // Local hosts learnt from DNS responses (when no --local-net), bounded with
-  // first-in-first-out eviction. A one-entry cache serves the common case of
-  // one client sending most packets.
+  // Local hosts learnt from DNS responses (when Options::local_nets is empty),
+  // bounded with first-in-first-out eviction. A one-entry cache serves the
+  // common case of one client sending most packets.
   std::unordered_set<IpAddress, IpAddressHash> local_hosts;
   std::deque<IpAddress> local_order;
   IpAddress cached_src;
@@ -166,7 +166,7 @@ struct Analyzer::Impl {
       return;
     }
     // The header parsed with QR set: whatever else is wrong, its receiver got
-    // a DNS response and so is a local host (BRIEF §2).
+    // a DNS response and so is a local host (README "What is counted").
     add_local(receiver);
     if (err != dns::DnsError::ok) {
       ++stats.dns_errors[static_cast<std::size_t>(err)];

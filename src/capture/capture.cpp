@@ -98,8 +98,8 @@ struct PcapWriter::Impl {
   }
 };
 
-std::unique_ptr<PcapWriter> PcapWriter::open(const std::string &path, std::uint32_t link_type,
-                                             std::uint32_t snaplen, std::string &error) {
+Result<std::unique_ptr<PcapWriter>>
+PcapWriter::open(const std::string &path, std::uint32_t link_type, std::uint32_t snaplen) {
   std::unique_ptr<PcapWriter> w(new PcapWriter());
   w->impl_ = std::make_unique<Impl>();
   // pcap_open_dead takes a DLT_ value; LINKTYPE_RAW (101) is the one common
@@ -108,13 +108,12 @@ std::unique_ptr<PcapWriter> PcapWriter::open(const std::string &path, std::uint3
   w->impl_->dead = pcap_open_dead_with_tstamp_precision(dlt, static_cast<int>(snaplen),
                                                         PCAP_TSTAMP_PRECISION_MICRO);
   if (w->impl_->dead == nullptr) {
-    error = path + ": cannot create a capture of link type " + std::to_string(link_type);
-    return nullptr;
+    return Status::unsupported(path + ": cannot create a capture of link type " +
+                               std::to_string(link_type));
   }
   w->impl_->dumper = pcap_dump_open(w->impl_->dead, path.c_str());
   if (w->impl_->dumper == nullptr) {
-    error = path + ": cannot write (" + pcap_geterr(w->impl_->dead) + ")";
-    return nullptr;
+    return Status::io_error(path + ": cannot write (" + pcap_geterr(w->impl_->dead) + ")");
   }
   return w;
 }
@@ -131,9 +130,9 @@ void PcapWriter::write(TimeUs ts_us, Bytes data, std::uint32_t wire_length) noex
             reinterpret_cast<const u_char *>(data.data()));
 }
 
-bool PcapWriter::close(std::string &error) {
+Status PcapWriter::close() {
   if (impl_->dumper == nullptr) {
-    return true;
+    return {};
   }
   const bool flushed = pcap_dump_flush(impl_->dumper) == 0;
   FILE *f = pcap_dump_file(impl_->dumper);
@@ -141,9 +140,9 @@ bool PcapWriter::close(std::string &error) {
   pcap_dump_close(impl_->dumper);
   impl_->dumper = nullptr;
   if (!ok) {
-    error = std::string("capture write failed: ") + std::strerror(errno);
+    return Status::io_error(std::string("capture write failed: ") + std::strerror(errno));
   }
-  return ok;
+  return {};
 }
 
 std::string fingerprint_file(const std::string &path, std::string &error) {

@@ -303,23 +303,23 @@ std::string LiveCapture::default_filter(const std::vector<std::uint16_t> &ports)
   return f;
 }
 
-bool LiveCapture::check_filter(const std::string &filter, std::uint32_t link_type,
-                               std::string &error) {
+Status LiveCapture::check_filter(const std::string &filter, std::uint32_t link_type) {
   pcap_t *p = pcap_open_dead(linktype_to_dlt(link_type), 262144);
   if (p == nullptr) {
-    error = "cannot check capture filter: link type " + std::to_string(link_type) + " unknown";
-    return false;
+    return Status::unsupported("cannot check capture filter: link type " +
+                               std::to_string(link_type) + " unknown");
   }
   bpf_program program{};
-  const bool ok = pcap_compile(p, &program, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) == 0;
-  if (ok) {
+  Status st;
+  if (pcap_compile(p, &program, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) == 0) {
     pcap_freecode(&program);
   } else {
-    error = "bad capture filter \"" + filter + "\" for link type " + std::to_string(link_type) +
-            ": " + one_line(pcap_geterr(p)) + " (see man pcap-filter)";
+    st = Status::invalid_argument("bad capture filter \"" + filter + "\" for link type " +
+                                  std::to_string(link_type) + ": " + one_line(pcap_geterr(p)) +
+                                  " (see man pcap-filter)");
   }
   pcap_close(p);
-  return ok;
+  return st;
 }
 
 LiveCapture::~LiveCapture() = default;

@@ -363,7 +363,8 @@ bool RotatingWriter::tick(Clock::time_point now, std::string &error) noexcept {
   if (now < impl.deadline) {
     return true;
   }
-  // Next deadline on the original grid, skipping the ones already missed.
+  // Next deadline on the start + k * interval grid, skipping the ones already
+  // missed.
   const auto late = now - impl.deadline;
   const auto missed = late / impl.opt.interval; // whole intervals
   impl.deadline += impl.opt.interval * (missed + 1);

@@ -19,7 +19,8 @@
 //    15  14 .. 11   10  9  8  7  6 .. 4   3 .. 0
 //
 // Every section is walked even though only the question and the answers are
-// used: a message damaged anywhere is rejected whole (BRIEF §2).
+// used: a message damaged anywhere is rejected whole
+// (README "What is counted").
 #include "ta/dns/message.hpp"
 
 namespace ta::dns {

@@ -27,7 +27,8 @@
 //
 // The truth is not derived from the bytes: every frame reports what it is
 // (family, destination, whether port 53 is involved, what a response teaches)
-// to a small model of the attribution contract (BRIEF §2), fed in frame order.
+// to a small model of the attribution contract (README "What is counted"), fed
+// in frame order.
 
 namespace ta::generate {
 namespace {
@@ -1071,17 +1072,20 @@ GroundTruth Generator::truth() const {
 bool write_capture(const Options &options, const std::string &path, GroundTruth &truth,
                    std::string &error) {
   constexpr std::uint32_t kLinkTypeEthernet = 1;
-  auto writer = capture::PcapWriter::open(path, kLinkTypeEthernet, 65535, error);
-  if (!writer) {
+  auto opened = capture::PcapWriter::open(path, kLinkTypeEthernet, 65535);
+  if (!opened) {
+    error = opened.status().message();
     return false;
   }
+  const std::unique_ptr<capture::PcapWriter> writer = std::move(opened).value();
   Generator g(options);
   TimeUs ts = 0;
   Bytes frame;
   while (g.next(ts, frame)) {
     writer->write(ts, frame);
   }
-  if (!writer->close(error)) {
+  if (const Status st = writer->close(); !st) {
+    error = st.message();
     return false;
   }
   truth = g.truth();

@@ -1,8 +1,8 @@
 // metrics/ewma: Dropwizard's EWMA (com.codahale.metrics.EWMA), the
-// OneMinuteRate that Cassandra's WriteLatency meter reported to the seed's
-// exporter. Every tick: instant = events since the last tick / interval; the
-// first tick sets rate = instant, later ticks rate += alpha * (instant - rate),
-// alpha = 1 - exp(-interval / window).
+// OneMinuteRate of Cassandra's WriteLatency meter, which dashboards read as
+// write_throughput (README "Metrics"). Every tick: instant = events since the
+// last tick / interval; the first tick sets rate = instant, later ticks rate +=
+// alpha * (instant - rate), alpha = 1 - exp(-interval / window).
 #pragma once
 
 #include <atomic>

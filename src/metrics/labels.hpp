@@ -1,5 +1,6 @@
 // metrics/labels: turning hostnames (arbitrary bytes) into label values and
-// into the seed's per-host metric names.
+// into the legacy per-host metric names (`<host>_writes_total`, README
+// "Metrics").
 #pragma once
 
 #include <string>
@@ -13,8 +14,8 @@ namespace ta::metrics {
 // than NUL is returned unchanged.
 [[nodiscard]] std::string utf8_label(std::string_view bytes);
 
-// The seed's table-name rule: s/[^a-zA-Z_0-9]/_/g on bytes, "_" prefixed when
-// the result starts with a digit. "" gives "".
+// The legacy per-host names' rule: s/[^a-zA-Z_0-9]/_/g on bytes, "_" prefixed
+// when the result starts with a digit. "" gives "".
 [[nodiscard]] std::string legacy_host(std::string_view bytes);
 
 } // namespace ta::metrics

@@ -94,9 +94,8 @@ void poke_listener(const ListenAddress &address, std::uint16_t port) {
   }
 }
 
-std::string diagnose_listen_failure(const ListenAddress &address) {
+Status diagnose_listen_failure(const ListenAddress &address) {
   const std::string where = address.with_port(address.port);
-  const std::string hint = "; choose another with --metrics-listen";
   const int fd = socket_to(address.ipv6, address.host, address.port,
                            [](int s, const sockaddr *sa, socklen_t len) {
                              const int one = 1; // as civetweb does
@@ -109,16 +108,16 @@ std::string diagnose_listen_failure(const ListenAddress &address) {
   }
   switch (err) {
   case 0:
-    return "metrics: cannot listen on " + where + hint;
+    return Status::io_error("metrics: cannot listen on " + where);
   case EADDRINUSE:
-    return "metrics: " + where + " is already in use" + hint;
+    return Status::unavailable("metrics: " + where + " is already in use");
   case EACCES:
-    return "metrics: no permission to listen on " + where +
-           " (ports below 1024 need root or CAP_NET_BIND_SERVICE)" + hint;
+    return Status::permission_denied("metrics: no permission to listen on " + where +
+                                     " (ports below 1024 need root or CAP_NET_BIND_SERVICE)");
   case EADDRNOTAVAIL:
-    return "metrics: " + address.host + " is not an address of this machine" + hint;
+    return Status::not_found("metrics: " + address.host + " is not an address of this machine");
   default:
-    return "metrics: cannot listen on " + where + ": " + std::strerror(err) + hint;
+    return Status::io_error("metrics: cannot listen on " + where + ": " + std::strerror(err));
   }
 }
 

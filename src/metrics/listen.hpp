@@ -1,10 +1,13 @@
-// metrics/listen: the --metrics-listen address and why a bind failed.
+// metrics/listen: the HTTP listen address (Options::listen) and why a bind
+// failed.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "ta/common/status.hpp"
 
 namespace ta::metrics {
 
@@ -22,8 +25,10 @@ struct ListenAddress {
 
 // After the HTTP server failed to listen on `address`: binds a socket there
 // the way it does (SO_REUSEADDR) to learn why, and says so in one line that
-// starts with "metrics: ".
-[[nodiscard]] std::string diagnose_listen_failure(const ListenAddress &address);
+// starts with "metrics: ". The code: unavailable (address in use),
+// permission_denied, not_found (not an address of this machine), io_error
+// (anything else, including a probe bind that succeeded).
+[[nodiscard]] Status diagnose_listen_failure(const ListenAddress &address);
 
 // Connects to `address` with `port` (a wildcard host as loopback) and hangs
 // up at once. civetweb 1.15's accept loop polls with a 2 s timeout and checks

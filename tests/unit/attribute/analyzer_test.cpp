@@ -1,4 +1,5 @@
-// The attribution contract (BRIEF §2), frame by frame, on hand-built frames.
+// The attribution contract (README "What is counted"), frame by frame, on
+// hand-built frames.
 #include <cstring>
 #include <string>
 #include <vector>

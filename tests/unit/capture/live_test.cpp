@@ -24,10 +24,13 @@
 
 #include "ta/capture/live.hpp"
 
+#include "test_util.hpp"
+
 namespace ta::capture {
 namespace {
 
 using namespace std::chrono_literals;
+using test::one_line;
 using SteadyClock = std::chrono::steady_clock;
 
 #define TA_REQUIRE_ROOT()                                                                          \
@@ -37,13 +40,9 @@ using SteadyClock = std::chrono::steady_clock;
     }                                                                                              \
   } while (false)
 
-bool one_line(const std::string &s) {
-  return !s.empty() && s.find('\n') == std::string::npos;
-}
-
 // ---- default_filter / check_filter (no privileges needed) ------------------
 
-TEST(DefaultFilter, GeneralisesTheOriginalFilter) {
+TEST(DefaultFilter, ListsPortsAndDnsWithoutDirection) {
   EXPECT_EQ(LiveCapture::default_filter({}), "");
   EXPECT_EQ(LiveCapture::default_filter({443}), "port 443 or port 53");
   EXPECT_EQ(LiveCapture::default_filter({80, 443, 80}), "port 80 or port 443 or port 53");
@@ -69,18 +68,17 @@ TEST(DefaultFilter, PcapCompilesItOnCookedAndEthernet) {
           << "dlt " << dlt << ": " << filter << ": " << pcap_geterr(p);
       pcap_freecode(&prog);
       pcap_close(p);
-      std::string error;
-      EXPECT_TRUE(LiveCapture::check_filter(filter, static_cast<std::uint32_t>(dlt), error))
-          << error;
+      const ta::Status st = LiveCapture::check_filter(filter, static_cast<std::uint32_t>(dlt));
+      EXPECT_TRUE(st.ok()) << st.message();
     }
   }
 }
 
 TEST(CheckFilter, RejectsGarbageWithOneLine) {
-  std::string error;
-  EXPECT_FALSE(LiveCapture::check_filter("port banana", 276, error));
-  EXPECT_TRUE(one_line(error)) << error;
-  EXPECT_NE(error.find("port banana"), std::string::npos) << error;
+  const ta::Status st = LiveCapture::check_filter("port banana", 276);
+  EXPECT_TRUE(st.is_invalid_argument()) << st.message();
+  EXPECT_TRUE(one_line(st.message())) << st.message();
+  EXPECT_NE(st.message().find("port banana"), std::string::npos) << st.message();
 }
 
 // An SLL2 frame: protocol, reserved, ifindex, hatype, packet type, halen,

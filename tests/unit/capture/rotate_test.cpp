@@ -15,10 +15,13 @@
 #include "ta/capture/capture.hpp"
 #include "ta/capture/rotate.hpp"
 
+#include "test_util.hpp"
+
 namespace ta::capture {
 namespace {
 
 namespace fs = std::filesystem;
+using test::one_line;
 using namespace std::chrono_literals;
 using Clock = RotatingWriter::Clock;
 
@@ -35,15 +38,7 @@ std::string part(const std::string &name) {
 
 class RotatingWriterTest : public ::testing::Test {
 protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "ta-rotate-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
+  void SetUp() override { ASSERT_FALSE(dir_.empty()); }
 
   [[nodiscard]] std::vector<std::string> listing() const {
     std::vector<std::string> names;
@@ -64,7 +59,8 @@ protected:
 
   [[nodiscard]] std::string path(const std::string &name) const { return dir_ + "/" + name; }
 
-  std::string dir_;
+  test::TempDir tmp_{"ta-rotate"};
+  const std::string dir_ = tmp_.path();
 };
 
 std::vector<std::byte> payload(std::size_t n, std::uint8_t seed) {
@@ -179,7 +175,7 @@ TEST_F(RotatingWriterTest, MissedDeadlinesAreSkippedNotFilledWithEmptyFiles) {
   ASSERT_TRUE(w->tick(kT0 + 5s + 500ms, error)) << error;
   EXPECT_EQ(w->take_closed().size(), 1U);
   EXPECT_EQ(w->current_path(), path(part("2024_05_01_12_00_05-dump.pcap")));
-  EXPECT_EQ(w->next_rotation(), kT0 + 6s); // still on the original grid
+  EXPECT_EQ(w->next_rotation(), kT0 + 6s); // still on the start + k * interval grid
   ASSERT_TRUE(w->tick(kT0 + 5s + 900ms, error)) << error;
   EXPECT_TRUE(w->take_closed().empty());
   ASSERT_TRUE(w->tick(kT0 + 6s, error)) << error;
@@ -236,10 +232,6 @@ TEST_F(RotatingWriterTest, WritesAfterCloseAreRefused) {
   EXPECT_NE(error.find(dir_), std::string::npos) << error;
   EXPECT_TRUE(w->tick(kT0 + 10s, error));
   EXPECT_EQ(listing(), std::vector<std::string>{kName0});
-}
-
-bool one_line(const std::string &s) {
-  return !s.empty() && s.find('\n') == std::string::npos;
 }
 
 TEST_F(RotatingWriterTest, BadDirectoriesAndOptionsAreNamedInOneLine) {

@@ -15,62 +15,16 @@
 #include "ta/common/byte_cursor.hpp"
 #include "ta/decode/decode.hpp"
 
+#include "test_util.hpp"
+
 namespace ta::decode {
 namespace {
 
-using Frame = std::vector<std::byte>;
-
-// "00 11 2233" -> bytes. Whitespace anywhere is ignored; anything else that is
-// not a hex digit, or an odd digit count, fails the test that built it.
-Frame hex(std::string_view text) {
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') {
-      return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-      return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-      return c - 'A' + 10;
-    }
-    return -1;
-  };
-  Frame out;
-  int high = -1;
-  for (char c : text) {
-    if (c == ' ' || c == '\n' || c == '\t') {
-      continue;
-    }
-    const int v = nibble(c);
-    EXPECT_GE(v, 0) << "bad hex digit '" << c << "'";
-    if (v < 0) {
-      return {};
-    }
-    if (high < 0) {
-      high = v;
-    } else {
-      out.push_back(static_cast<std::byte>((high << 4) | v));
-      high = -1;
-    }
-  }
-  EXPECT_LT(high, 0) << "odd number of hex digits";
-  return out;
-}
-
-Frame bytes_of(Bytes b) {
-  return Frame(b.begin(), b.end());
-}
-
-IpAddress v4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d) {
-  const std::byte raw[4] = {std::byte{a}, std::byte{b}, std::byte{c}, std::byte{d}};
-  return IpAddress::v4(raw);
-}
-
-IpAddress v6(std::string_view hex16) {
-  const Frame raw = hex(hex16);
-  EXPECT_EQ(raw.size(), 16U);
-  return raw.size() == 16 ? IpAddress::v6(raw.data()) : IpAddress{};
-}
+using test::bytes_of;
+using test::Frame;
+using test::hex;
+using test::v4;
+using test::v6;
 
 // Owns the frame the view points into.
 struct Decoded {

@@ -8,12 +8,12 @@
 
 #include "ta/dns/address_table.hpp"
 
+#include "dns_wire.hpp"
+
 namespace ta::dns {
 namespace {
 
-IpAddress ip(std::string_view text) {
-  return *IpAddress::parse(text);
-}
+using test::ip;
 
 IpAddress v4(std::uint32_t n) {
   IpAddress a;

@@ -1,4 +1,5 @@
-// Test helpers: DNS wire bytes from hex text or from a tiny builder.
+// Test helpers of the dns unit tests: DNS wire bytes from hex text or from a
+// tiny builder, and addresses from text.
 #pragma once
 
 #include <cstddef>
@@ -7,9 +8,15 @@
 #include <string_view>
 #include <vector>
 
+#include "ta/common/address.hpp"
 #include "ta/common/byte_cursor.hpp"
 
 namespace ta::dns::test {
+
+// "10.0.0.1" or "2001:db8::1"; the text must parse.
+inline IpAddress ip(std::string_view text) {
+  return *IpAddress::parse(text);
+}
 
 // "12 34 ab" or "1234ab" -> bytes; whitespace ignored.
 inline std::vector<std::byte> hex(std::string_view text) {

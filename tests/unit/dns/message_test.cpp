@@ -18,11 +18,8 @@ void PrintTo(DnsError e, std::ostream *os) {
 namespace {
 
 using test::hex;
+using test::ip;
 using test::Wire;
-
-IpAddress ip(std::string_view text) {
-  return *IpAddress::parse(text);
-}
 
 DnsError parse(Bytes b, DnsResponse &out) {
   return parse_response(b, out);

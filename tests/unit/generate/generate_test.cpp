@@ -58,9 +58,9 @@ std::uint64_t digest(const Options &o) {
 }
 
 // ---------------------------------------------------------------------------
-// An independent reading of the attribution contract (BRIEF §2) over the
-// bytes: decode Ethernet/802.1Q/IP/UDP/TCP, parse DNS responses, apply the
-// rules. The generator's truth is computed without parsing anything, so the
+// An independent reading of the attribution contract (README "What is counted")
+// over the bytes: decode Ethernet/802.1Q/IP/UDP/TCP, parse DNS responses, apply
+// the rules. The generator's truth is computed without parsing anything, so the
 // two agreeing means the bytes say what the truth claims.
 
 struct Packet {

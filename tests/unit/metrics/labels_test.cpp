@@ -32,7 +32,7 @@ TEST(Utf8Label, InvalidBytesAndNulBecomeHexText) {
   EXPECT_EQ(utf8_label("\x80"), "\\x80");                            // lone continuation
 }
 
-TEST(LegacyHost, SeedSanitiser) {
+TEST(LegacyHost, ReplacesNonWordBytesAndPrefixesDigits) {
   EXPECT_EQ(legacy_host("www.example.com"), "www_example_com");
   EXPECT_EQ(legacy_host("api-v2.Example.io"), "api_v2_Example_io");
   EXPECT_EQ(legacy_host("1e100.net"), "_1e100_net");

@@ -35,10 +35,9 @@ Options quiet_options() {
 }
 
 std::unique_ptr<Metrics> make(const Options &o) {
-  std::string error;
-  auto m = Metrics::create(o, error);
-  EXPECT_TRUE(m) << error;
-  return m;
+  auto m = Metrics::open(o);
+  EXPECT_TRUE(m) << m.status().message();
+  return m ? std::move(m).value() : nullptr;
 }
 
 // A batch with `counts[i]` records of `bytes` each for endpoint name i.
@@ -198,7 +197,7 @@ TEST(Metrics, LegacyNamesMergeAliasesAndSkipUnusableOnes) {
   o.legacy_names = true;
   auto m = make(o);
   // a-b and a.b share a_b; "traffic_endpoint" would be our own family; "."
-  // gives "__writes_total", reserved; "9x" gets the seed's "_" prefix.
+  // gives "__writes_total", reserved; "9x" gets the legacy "_" prefix.
   const auto b = batch_of({"a-b", "a.b", "traffic_endpoint", ".", "9x"}, {1, 2, 3, 4, 5});
   m->on_batch_written(b, 0.1);
   m->tick_now();
@@ -333,16 +332,34 @@ TEST(Metrics, RejectsBadListenAddresses) {
   for (const char *bad : {"localhost:9100", "9100", "0.0.0.0:99999"}) {
     Options o = quiet_options();
     o.listen = bad;
-    std::string error;
-    EXPECT_FALSE(Metrics::create(o, error)) << bad;
-    EXPECT_NE(error.find("--metrics-listen"), std::string::npos) << error;
-    EXPECT_NE(error.find(bad), std::string::npos) << error;
+    const auto m = Metrics::open(o);
+    ASSERT_FALSE(m) << bad;
+    const Status &st = m.status();
+    EXPECT_TRUE(st.is_invalid_argument()) << st.message();
+    EXPECT_EQ(st.message().rfind("metrics: ", 0), 0U) << st.message();
+    EXPECT_NE(st.message().find(bad), std::string::npos) << st.message();
+    EXPECT_EQ(st.message().find("--"), std::string::npos) << st.message(); // no flag names
   }
   Options o = quiet_options();
   o.tick = std::chrono::seconds(0);
+  const auto m = Metrics::open(o);
+  ASSERT_FALSE(m);
+  EXPECT_TRUE(m.status().is_invalid_argument());
+  EXPECT_FALSE(m.status().message().empty());
+}
+
+// create() words failures as the command line has always printed them.
+TEST(Metrics, CreateKeepsTheCommandLineWording) {
+  Options o = quiet_options();
+  o.listen = "9100";
   std::string error;
   EXPECT_FALSE(Metrics::create(o, error));
-  EXPECT_FALSE(error.empty());
+  EXPECT_EQ(error, "metrics: --metrics-listen wants ADDR:PORT or [ADDR]:PORT with a numeric "
+                   "address (e.g. 0.0.0.0:9100), not '9100'");
+  o = quiet_options();
+  o.tick = std::chrono::seconds(0);
+  EXPECT_FALSE(Metrics::create(o, error));
+  EXPECT_EQ(error, "metrics: the throughput tick must be positive");
 }
 
 // A listening TCP socket on 127.0.0.1 with a kernel-chosen port.
@@ -365,11 +382,15 @@ struct Listener {
   Listener &operator=(const Listener &) = delete;
 };
 
-TEST(Metrics, CreateFailsClearlyWhenThePortIsInUse) {
+TEST(Metrics, OpenFailsClearlyWhenThePortIsInUse) {
   const Listener busy;
   ASSERT_NE(busy.port, 0);
   Options o = quiet_options();
   o.listen = "127.0.0.1:" + std::to_string(busy.port);
+  const auto m = Metrics::open(o);
+  ASSERT_FALSE(m);
+  EXPECT_TRUE(m.status().is_unavailable()) << status_code_name(m.status().code());
+  EXPECT_EQ(m.status().message(), "metrics: " + o.listen + " is already in use");
   std::string error;
   EXPECT_FALSE(Metrics::create(o, error));
   EXPECT_EQ(error,
@@ -379,12 +400,12 @@ TEST(Metrics, CreateFailsClearlyWhenThePortIsInUse) {
 TEST(Metrics, Ipv6ListenWorksOrSaysWhyNot) {
   Options o = quiet_options();
   o.listen = "[::1]:0";
-  std::string error;
-  auto m = Metrics::create(o, error);
+  auto m = Metrics::open(o);
   if (m) {
-    EXPECT_EQ(m->bound_address().rfind("[::1]:", 0), 0U);
+    EXPECT_EQ(m.value()->bound_address().rfind("[::1]:", 0), 0U);
   } else {
-    EXPECT_NE(error.find("IPv6"), std::string::npos) << error;
+    EXPECT_TRUE(m.status().is(StatusCode::unsupported)) << m.status().message();
+    EXPECT_NE(m.status().message().find("IPv6"), std::string::npos) << m.status().message();
   }
 }
 
@@ -457,9 +478,9 @@ TEST(Metrics, ServesMetricsOverHttp) {
   // The same port is taken now: a second registry cannot have it.
   Options again = quiet_options();
   again.listen = bound;
-  std::string error;
-  EXPECT_FALSE(Metrics::create(again, error));
-  EXPECT_NE(error.find("already in use"), std::string::npos) << error;
+  const auto second = Metrics::open(again);
+  ASSERT_FALSE(second);
+  EXPECT_TRUE(second.status().is_unavailable()) << second.status().message();
 
   if (have_promtool()) { // with the HTTP server's own exposer_* families
     const auto [status, out] = promtool_check_metrics(body);

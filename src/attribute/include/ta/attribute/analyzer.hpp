@@ -1,8 +1,10 @@
 // attribute/analyzer: the per-packet pipeline, frame in -> record out, under
-// the attribution contract (BRIEF §2):
+// the attribution contract (README "What is counted"):
 //   decode -> DNS responses teach address->name (and mark their receiver as a
 //   local host) -> an outbound, non-DNS packet counts for the endpoint its
 //   destination was last taught as ("" when none) -> records go out in batches.
+// ta_attribute links ta_decode, ta_dns and ta_store_api (the record and batch
+// model and the store interface; no database, no capture library).
 //
 // Every frame ends in exactly one Outcome: `counted` or a named skip reason.
 // Nothing is dropped silently; stats() holds a counter per outcome and per
@@ -51,7 +53,7 @@ enum class Outcome : std::uint8_t {
   // Well-formed frames that are not endpoint traffic:
   dns,            // to or from port 53 (DNS is what teaches, not what counts)
   not_outbound,   // source is not a local host (inbound, or before any DNS response)
-  port_filtered,  // destination port not in --ports
+  port_filtered,  // destination port not in Options::ports
   already_stored, // below the ledger position of a resumed source
   count_
 };
@@ -102,7 +104,8 @@ public:
 
   // Seeds the address table (a reloaded store, a previous run).
   void preload_address(const IpAddress &address, std::string_view name, TimeUs when);
-  // Seeds a local host learnt in an earlier run (ignored with --local-net).
+  // Seeds a local host learnt in an earlier run (ignored when
+  // Options::local_nets is set).
   void preload_local_host(const IpAddress &address);
 
   // Starts a source: frames with index < frames_done were stored before and

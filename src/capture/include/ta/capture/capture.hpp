@@ -1,5 +1,7 @@
-// capture: frames in and out of capture files through libpcap. The only
-// library that links libpcap; everything downstream sees spans of bytes.
+// capture: frames in and out of capture files through libpcap (see also
+// live.hpp for interfaces and rotate.hpp for rotated files). ta_capture
+// links libpcap, privately, and ta_common; nothing else in the project links
+// libpcap, and everything downstream sees spans of bytes.
 #pragma once
 
 #include <cstdint>
@@ -7,6 +9,7 @@
 #include <string>
 
 #include "ta/common/byte_cursor.hpp"
+#include "ta/common/status.hpp"
 #include "ta/common/time.hpp"
 
 namespace ta::capture {
@@ -52,16 +55,19 @@ private:
 // Writes classic pcap files (µs timestamps).
 class PcapWriter {
 public:
-  [[nodiscard]] static std::unique_ptr<PcapWriter>
-  open(const std::string &path, std::uint32_t link_type, std::uint32_t snaplen, std::string &error);
+  // Creates (or truncates) `path`. Fails with unsupported when libpcap has no
+  // such link type, io_error when the file cannot be written; the message
+  // names the path.
+  [[nodiscard]] static Result<std::unique_ptr<PcapWriter>>
+  open(const std::string &path, std::uint32_t link_type, std::uint32_t snaplen);
   ~PcapWriter();
   PcapWriter(const PcapWriter &) = delete;
   PcapWriter &operator=(const PcapWriter &) = delete;
 
   // wire_length 0 means "the captured length".
   void write(TimeUs ts_us, Bytes data, std::uint32_t wire_length = 0) noexcept;
-  // Flushes and closes; false (with error) if the data did not reach the file.
-  [[nodiscard]] bool close(std::string &error);
+  // Flushes and closes; io_error if the data did not reach the file.
+  [[nodiscard]] Status close();
 
 private:
   PcapWriter() = default;

@@ -1,9 +1,11 @@
-// Live capture from network interfaces through libpcap, multiplexed with
+// capture/live: live capture from network interfaces through libpcap (part
+// of ta_capture, the only library that links libpcap), multiplexed with
 // poll(2) so one thread serves several interfaces, a wake-up fd and the
 // caller's own timers (rotation, store flushes) without blocking.
 //
-// Contract: nothing here throws; failures are `false`/nullptr/-1 plus a
-// one-line message that names the interface and says what to do.
+// Contract: nothing here throws; failures are a one-line message that names
+// the interface and says what to do, returned as a Status (check_filter) or
+// beside `false`/nullptr/-1.
 // A LiveCapture is used by one thread, except wake(), which any thread or a
 // signal handler may call.
 #pragma once
@@ -75,19 +77,20 @@ public:
 
   // The capture filter for a list of ports: `port P1 or port P2 ... or
   // port 53` (DNS, UDP and TCP, is always in), "" (everything) with no
-  // ports. Unlike the original `(port P and outbound) or (port 53 and
-  // inbound)` it selects no direction: libpcap's inbound/outbound on a
-  // named Linux interface drops frames of both directions, so the analyzer
-  // decides what is outbound. Duplicate ports are listed once.
+  // ports. It selects no direction (no `(port P and outbound) or (port 53
+  // and inbound)`): libpcap's inbound/outbound on a named Linux interface
+  // drops frames of both directions, so the analyzer decides what is
+  // outbound (README "Live capture, rotated files, directory ingest").
+  // Duplicate ports are listed once.
   [[nodiscard]] static std::string default_filter(const std::vector<std::uint16_t> &ports);
 
   // Whether libpcap compiles `filter` for link type `link_type` (LINKTYPE_
-  // value); `error` says why not. Lets a command line be checked before any
-  // interface is opened. Note: "inbound"/"outbound" compile for Ethernet
-  // only because live Linux captures implement them in the kernel; libpcap
-  // refuses them on Ethernet capture *files*.
-  [[nodiscard]] static bool check_filter(const std::string &filter, std::uint32_t link_type,
-                                         std::string &error);
+  // value): ok, invalid_argument (the message quotes the filter and libpcap's
+  // reason) or unsupported (a link type libpcap does not know). Lets a command
+  // line be checked before any interface is opened. Note: "inbound"/"outbound"
+  // compile for Ethernet only because live Linux captures implement them in the
+  // kernel; libpcap refuses them on Ethernet capture *files*.
+  [[nodiscard]] static Status check_filter(const std::string &filter, std::uint32_t link_type);
 
   ~LiveCapture();
   LiveCapture(const LiveCapture &) = delete;

@@ -1,5 +1,7 @@
-// The interceptor mode's capture files: frames go to a pcap file in one
-// directory, and a new file starts every `interval` of wall-clock time.
+// capture/rotate: rotated capture files (part of ta_capture, the only library
+// that links libpcap). The interceptor mode's capture files: frames go to a
+// pcap file in one directory, and a new file starts every `interval` of
+// wall-clock time.
 //
 // Contract:
 // - A file is written as `.<final>.part` and appears under its final name
@@ -7,9 +9,9 @@
 //   directory fsync'ed). Readers that watch the directory must skip names
 //   starting with '.'.
 // - The final name is the file's start time in UTC through strftime with
-//   `pattern` (default the original system's `%Y_%m_%d_%H_%M_%S-dump.pcap`);
-//   when that name is taken, "-1", "-2", ... goes before ".pcap". Existing
-//   files are never overwritten.
+//   `pattern` (default `%Y_%m_%d_%H_%M_%S-dump.pcap`, the names the README's
+//   `capture` mode documents); when that name is taken, "-1", "-2", ... goes
+//   before ".pcap". Existing files are never overwritten.
 // - Rotation happens only in tick(): call it from the poll loop at least
 //   every 200 ms, also when no frame arrives, so that files close on time.
 //   Deadlines are start + k * interval (no drift); deadlines missed while

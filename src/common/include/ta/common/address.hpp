@@ -1,6 +1,9 @@
-// IPv4/IPv6 addresses as plain values: 16 bytes plus a family, no allocation,
-// hashable, ordered. IPv4 lives in the first 4 bytes (not v4-mapped), so an
-// IPv4 and an IPv6 address never compare equal.
+// common/address: IPv4/IPv6 addresses and CIDR prefixes as plain values.
+// Part of ta_common, which links nothing but the standard library.
+//
+// An address is 16 bytes plus a family, no allocation, hashable, ordered. IPv4
+// lives in the first 4 bytes (not v4-mapped), so an IPv4 and an IPv6 address
+// never compare equal.
 #pragma once
 
 #include <array>
@@ -57,7 +60,7 @@ struct IpAddressHash {
   }
 };
 
-// A CIDR prefix: --local-net 10.0.0.0/8, fd00::/8.
+// A CIDR prefix: 10.0.0.0/8, fd00::/8.
 struct IpPrefix {
   IpAddress base;
   std::uint8_t length = 0;

@@ -1,4 +1,5 @@
-// The one way every parser in this project reads bytes.
+// common/byte_cursor: the one way every parser in this project reads bytes.
+// Part of ta_common, which links nothing but the standard library.
 //
 // Contract: a ByteCursor is a view over a span it does not own. Every read is
 // bounds-checked and returns false (leaving the cursor where it was) when the

@@ -1,3 +1,6 @@
+// common/time: timestamps, their RFC 3339 text and what a user may type for
+// one. Part of ta_common, which links nothing but the standard library.
+//
 // Timestamps are microseconds since the Unix epoch, UTC, as std::int64_t
 // everywhere (pcap gives µs or ns; ns is truncated, as tshark's µs columns do).
 #pragma once

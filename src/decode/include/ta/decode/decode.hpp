@@ -1,10 +1,11 @@
 // decode: one captured frame -> the outer IP/L4 facts the pipeline needs.
+// ta_decode links only ta_common.
 //
 // Zero-copy: PacketView points into the frame it was decoded from. No
 // allocation, no exceptions; failures are a closed enum whose names are stable
 // (they become metric label values and log words).
 //
-// What is decoded (BRIEF §2 "Headers are the outer ones"):
+// What is decoded (headers are the outer ones: README "What is counted"):
 //   link:  Ethernet II (+ any stack of 802.1Q / 802.1ad / QinQ 0x9100 tags),
 //          Linux cooked v1 (SLL) and v2 (SLL2), raw IP (DLT_RAW, and the
 //          LINKTYPE_IPV4 / LINKTYPE_IPV6 variants), BSD null / loopback.
@@ -68,12 +69,12 @@ struct PacketView {
   // The upper-layer protocol: IPv4 protocol field, or the IPv6 next header
   // after the extension chain (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, ...).
   std::uint8_t protocol = 0;
-  // BRIEF §2: IPv4 total length, or 40 + IPv6 payload length, as the header
-  // says (not the captured length; a snapped capture still counts full bytes).
-  // Exception: a header length of 0 (IPv4 total length 0, or IPv6 payload
-  // length 0 with a next header other than 59) is what TSO/GSO super-packets
-  // captured on the sending host and jumbograms look like; ip_length is then
-  // the captured IP bytes.
+  // The counted bytes: IPv4 total length, or 40 + IPv6 payload length, as the
+  // header says (not the captured length; a snapped capture still counts full
+  // bytes). Exception: a header length of 0 (IPv4 total length 0, or IPv6
+  // payload length 0 with a next header other than 59) is what TSO/GSO
+  // super-packets captured on the sending host and jumbograms look like;
+  // ip_length is then the captured IP bytes.
   std::uint32_t ip_length = 0;
   bool fragment = false;      // any fragment (MF set or offset != 0)
   bool first_fragment = true; // offset == 0 (a non-fragment is its own first)

@@ -1,5 +1,5 @@
 // dns/address_table: what DNS taught, address -> hostname, latest answer wins
-// (BRIEF §2; the original kept the first answer forever).
+// (README "What is counted"). Part of ta_dns, which links only ta_common.
 //
 // Bounded: at most `capacity` addresses; learning a new address into a full
 // table evicts the least recently learnt one (counted). Hostnames are interned

@@ -1,9 +1,11 @@
 // dns/message: parse one DNS message (RFC 1035 §4) into what attribution needs.
+// ta_dns (this parser, tcp_reassembler.hpp and address_table.hpp) links only
+// ta_common.
 //
 // Allocation-free: names are copied into fixed buffers inside DnsResponse.
 // A message that fails anywhere (header, any question, any RR of any section,
 // a compression pointer loop, a name over 255 octets) is rejected whole, so a
-// damaged message never teaches anything (BRIEF §2).
+// damaged message never teaches anything (README "What is counted").
 #pragma once
 
 #include <array>
@@ -46,8 +48,8 @@ struct DnsResponse {
   std::array<char, kMaxName + 1> qname_buf{};
   std::uint16_t qname_len = 0;
   // Every A (4 bytes) and AAAA (16 bytes) RR of the ANSWER section, in order,
-  // class IN only. CNAMEs are validated but need no storing: BRIEF §2 maps
-  // every answer address to the QNAME the client asked for.
+  // class IN only. CNAMEs are validated but need no storing: attribution
+  // maps every answer address to the QNAME the client asked for.
   std::array<IpAddress, kMaxAddresses> addresses{};
   std::uint16_t address_count = 0;
   std::uint16_t answer_count = 0; // ANCOUNT as parsed

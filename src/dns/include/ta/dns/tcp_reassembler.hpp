@@ -1,12 +1,14 @@
-// dns/tcp_reassembler: DNS over TCP (RFC 1035 §4.2.2, RFC 7766): each message
-// is preceded by a 2-byte length; a message may span segments and a segment
-// may carry several messages. Segments are taken in sequence order per
-// connection direction; a gap (lost or out-of-order segment) drops that
-// direction's partial message (counted) and resynchronises at the segment
-// after the gap, taken to start a new [length][message] unit (true when the
-// lost data ended on a message boundary; otherwise what follows is garbage
-// the parser rejects). Retransmitted bytes already consumed are skipped.
-// Sequence numbers compare in serial arithmetic (wrap at 2^32 is fine).
+// dns/tcp_reassembler: DNS over TCP (RFC 1035 §4.2.2, RFC 7766). Part of
+// ta_dns, which links only ta_common.
+//
+// Each message is preceded by a 2-byte length; a message may span segments and
+// a segment may carry several messages. Segments are taken in sequence order
+// per connection direction; a gap (lost or out-of-order segment) drops that
+// direction's partial message (counted) and resynchronises at the segment after
+// the gap, taken to start a new [length][message] unit (true when the lost data
+// ended on a message boundary; otherwise what follows is garbage the parser
+// rejects). Retransmitted bytes already consumed are skipped. Sequence numbers
+// compare in serial arithmetic (wrap at 2^32 is fine).
 //
 // A direction's expected sequence number comes from the first segment seen:
 // ISN + 1 for a SYN, else that segment's seq (a capture joining mid-stream

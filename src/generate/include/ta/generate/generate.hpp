@@ -1,6 +1,8 @@
 // generate: a deterministic synthetic capture of one client, and the ground
-// truth it implies under the attribution contract (BRIEF §2). The mock traffic
-// producer for demos, tests and benchmarks: same options, same bytes.
+// truth it implies under the attribution contract (README "What is counted").
+// The mock traffic producer for demos, tests and benchmarks: same options, same
+// bytes. ta_generate links ta_common; privately ta_capture (to write the pcap
+// file) and nlohmann_json (truth_to_json).
 #pragma once
 
 #include <cstdint>

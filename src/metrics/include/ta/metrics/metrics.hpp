@@ -1,9 +1,12 @@
 // metrics: Prometheus metrics of the pipeline, served over HTTP at /metrics.
+// ta_metrics is the only library that links prometheus-cpp and its HTTP
+// server (civetweb), both privately: this header exposes neither. It links
+// ta_attribute and ta_store_api publicly for the Stats and Batch it reads.
 //
-// Replaces the seed's Java exporter (BRIEF §1): per-endpoint write counts and
-// a one-minute write rate, with the endpoint as a label instead of one metric
-// name per host (`legacy_names` restores those names too), plus the health of
-// every stage (outcomes, DNS errors, capture drops, store latency).
+// Per-endpoint write counts and a one-minute write rate, with the endpoint as
+// a label (`legacy_names` also exports one metric name per host, the names
+// older dashboards use: README "Metrics"), plus the health of every stage
+// (outcomes, DNS errors, capture drops, store latency).
 //
 // Per-endpoint series:
 //   traffic_endpoint_writes_total{endpoint}      records durably written
@@ -35,6 +38,7 @@
 #include <vector>
 
 #include "ta/attribute/analyzer.hpp"
+#include "ta/common/status.hpp"
 #include "ta/store/store.hpp"
 
 namespace ta::metrics {
@@ -51,9 +55,21 @@ struct Options {
 
 class Metrics {
 public:
-  // nullptr and a one-line `error` when the options are invalid or the
-  // listener cannot bind, e.g. "metrics: 0.0.0.0:9100 is already in use;
-  // choose another with --metrics-listen".
+  // The registry, its tick thread, and the HTTP server unless options.listen
+  // is "". Fails with one line starting "metrics: " and the code:
+  //   invalid_argument   options.listen is not ADDR:PORT or [ADDR]:PORT with
+  //                      a numeric address (or options.tick is not positive)
+  //   unsupported        an IPv6 address, and this build's civetweb has none
+  //   unavailable        the address is already in use
+  //   permission_denied  no permission to listen there (ports below 1024)
+  //   not_found          the host is not an address of this machine
+  //   io_error           the listener could not bind for another reason
+  //   failed             the server started but listens on no port
+  // e.g. unavailable "metrics: 0.0.0.0:9100 is already in use".
+  [[nodiscard]] static Result<std::unique_ptr<Metrics>> open(const Options &options);
+  // Deprecated, kept until the command line words these failures itself: as
+  // open(), with `error` as the command line prints it today (naming its
+  // --metrics-listen flag for a bad address and after every bind failure).
   [[nodiscard]] static std::unique_ptr<Metrics> create(const Options &options, std::string &error);
   // Stops the tick thread (promptly, whatever `tick`) and the HTTP server.
   ~Metrics();
