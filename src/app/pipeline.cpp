@@ -126,6 +126,28 @@ void add_cassandra_options(CLI::App *cmd, CassandraArgs &o, bool writing) {
       ->group(group);
 }
 
+namespace {
+
+// The metrics library's failure, worded with the flag that chooses the address.
+std::string metrics_failure_line(const Status &st, const std::string &listen) {
+  switch (st.code()) {
+  case StatusCode::invalid_argument: // the listen text (the tick is never ours to get wrong)
+    return "metrics: --metrics-listen wants ADDR:PORT or [ADDR]:PORT with a numeric address "
+           "(e.g. 0.0.0.0:9100), not '" +
+           listen + "'";
+  case StatusCode::unavailable:
+  case StatusCode::permission_denied:
+  case StatusCode::not_found:
+  case StatusCode::io_error: // the listener could not bind
+    return st.message() + "; choose another with --metrics-listen";
+  default:
+    break;
+  }
+  return st.message();
+}
+
+} // namespace
+
 std::unique_ptr<ingest::Engine> open_engine(const PipelineArgs &args, bool with_metrics) {
   ingest::Options opt;
   opt.dns_table_size = args.dns_table_size;
@@ -154,9 +176,9 @@ std::unique_ptr<ingest::Engine> open_engine(const PipelineArgs &args, bool with_
     print_error(store.status());
     return nullptr;
   }
-  auto engine = ingest::Engine::open(std::move(store).value(), opt, [](const Status &warning) {
+  auto engine = ingest::Engine::open(std::move(store).value(), opt, [&](const Status &warning) {
     std::fprintf(stderr, "traffic-analyzer: %s (going on without /metrics)\n",
-                 warning.message().c_str());
+                 metrics_failure_line(warning, args.metrics_listen).c_str());
   });
   if (!engine) {
     print_error(engine.status());

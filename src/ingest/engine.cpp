@@ -24,13 +24,13 @@ Result<std::unique_ptr<Engine>> Engine::open(std::unique_ptr<store::Store> store
   e->spool_wait_ = options.spool_wait;
   e->store_ = std::move(store);
   if (options.with_metrics && !options.metrics.listen.empty()) {
-    std::string merr;
-    e->metrics_ = metrics::Metrics::create(options.metrics, merr);
-    if (!e->metrics_) {
+    auto opened = metrics::Metrics::open(options.metrics);
+    if (!opened) {
       if (warning) {
-        warning(Status::unavailable(merr));
+        warning(opened.status());
       }
     } else {
+      e->metrics_ = std::move(opened).value();
       store::Store *s = e->store_.get();
       e->metrics_->set_backend(
           [s](std::vector<store::BackendFamily> &out) { s->backend_metrics(out); });

@@ -113,36 +113,6 @@ Result<std::unique_ptr<Metrics>> Metrics::open(const Options &options) {
   return std::unique_ptr<Metrics>(new Metrics(std::move(impl)));
 }
 
-// Kept for the command line until it words these failures itself: the exact
-// lines it printed before open() existed (see the header).
-std::unique_ptr<Metrics> Metrics::create(const Options &options, std::string &error) {
-  auto opened = open(options);
-  if (opened) {
-    return std::move(opened).value();
-  }
-  const Status &st = opened.status();
-  switch (st.code()) {
-  case StatusCode::invalid_argument:
-    if (options.tick.count() > 0) { // the listen address
-      error = "metrics: --metrics-listen wants ADDR:PORT or [ADDR]:PORT with a numeric address "
-              "(e.g. 0.0.0.0:9100), not '" +
-              options.listen + "'";
-      return nullptr;
-    }
-    break;
-  case StatusCode::unavailable:
-  case StatusCode::permission_denied:
-  case StatusCode::not_found:
-  case StatusCode::io_error: // the listener could not bind
-    error = st.message() + "; choose another with --metrics-listen";
-    return nullptr;
-  default:
-    break;
-  }
-  error = st.message();
-  return nullptr;
-}
-
 Metrics::Metrics(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Metrics::~Metrics() {

@@ -67,10 +67,6 @@ public:
   //   failed             the server started but listens on no port
   // e.g. unavailable "metrics: 0.0.0.0:9100 is already in use".
   [[nodiscard]] static Result<std::unique_ptr<Metrics>> open(const Options &options);
-  // Deprecated, kept until the command line words these failures itself: as
-  // open(), with `error` as the command line prints it today (naming its
-  // --metrics-listen flag for a bad address and after every bind failure).
-  [[nodiscard]] static std::unique_ptr<Metrics> create(const Options &options, std::string &error);
   // Stops the tick thread (promptly, whatever `tick`) and the HTTP server.
   ~Metrics();
   Metrics(const Metrics &) = delete;
