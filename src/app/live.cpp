@@ -1,5 +1,6 @@
 // `run` (live capture -> store) and `capture` (live capture -> rotated pcap
-// files, the original interceptor).
+// files, as the original interceptor did: see the README, "The system this
+// replaces").
 #include "ta/capture/live.hpp"
 
 #include <chrono>

@@ -1,5 +1,6 @@
-// `watch DIR`: ingest rotated captures as they are closed (the original
-// loader: inotifywait + tshark + cqlsh, restart-safe). Which files, when,
+// `watch DIR`: ingest rotated captures as they are closed (what the original
+// loader did with inotifywait, tshark and cqlsh: see the README, "The system
+// this replaces"; here restart-safe). Which files, when,
 // and why a restart neither loses nor double-counts a packet: see
 // DirectorySource in ta/ingest/sources.hpp.
 #include <chrono>

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The oracle for golden tests: per-endpoint traffic computed from tshark's
-own dissection of a capture, under the attribution contract (BRIEF §2),
+own dissection of a capture, under the attribution contract (README, "What is counted"),
 independently of traffic-analyzer's code.
 
 tshark decodes every frame (IP defragmentation off, so only a first fragment
