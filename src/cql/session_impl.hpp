@@ -138,6 +138,8 @@ struct Session::Impl {
 
   // session_run.cpp: tasks and the poll loop.
   std::uint32_t add_task(Task t);
+  // Empties the run's tasks, queues and deadlines (keeps their capacity).
+  void clear_queues();
   void begin_run();
   Error run();
   void finish_task(std::uint32_t ti);

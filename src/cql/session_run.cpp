@@ -17,13 +17,17 @@ std::uint32_t Session::Impl::add_task(Task t) {
   return static_cast<std::uint32_t>(tasks.size() - 1);
 }
 
-void Session::Impl::begin_run() {
+void Session::Impl::clear_queues() {
   tasks.clear();
   ready.clear();
   ready_head = 0;
   delayed.clear();
   deadlines.clear();
   deadline_head = 0;
+}
+
+void Session::Impl::begin_run() {
+  clear_queues();
   pending = 0;
   failure = {};
   best_effort_failure = {};
@@ -508,12 +512,7 @@ detail::Error Session::Impl::run() {
   }
   abandon();
   Error out = failure;
-  tasks.clear();
-  ready.clear();
-  ready_head = 0;
-  delayed.clear();
-  deadlines.clear();
-  deadline_head = 0;
+  clear_queues();
   return out;
 }
 
