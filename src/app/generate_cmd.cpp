@@ -27,12 +27,12 @@ int run_generate(const GenerateArgs &args) {
   opt.packets = args.packets;
   opt.endpoints = args.endpoints;
   opt.seed = args.seed;
-  generate::GroundTruth truth;
-  std::string err;
-  if (!generate::write_capture(opt, args.out, truth, err)) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", err.c_str());
+  auto written = generate::write_capture(opt, args.out);
+  if (!written) {
+    std::fprintf(stderr, "traffic-analyzer: %s\n", written.status().message().c_str());
     return kExitFailure;
   }
+  const generate::GroundTruth &truth = *written;
   const std::string truth_path = args.truth.empty() ? args.out + ".truth.json" : args.truth;
   std::ofstream out(truth_path);
   out << generate::truth_to_json(truth) << '\n';

@@ -120,10 +120,11 @@ int run_run(const LiveArgs &args) {
   for (const auto &w : live->warnings()) {
     std::fprintf(stderr, "traffic-analyzer: warning: %s\n", w.c_str());
   }
-  std::string err;
-  if (!args.user.empty() && !capture::drop_privileges(args.user, err)) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", err.c_str());
-    return kExitBadInput;
+  if (!args.user.empty()) {
+    if (Status st = capture::drop_privileges(args.user); !st) {
+      std::fprintf(stderr, "traffic-analyzer: %s\n", st.message().c_str());
+      return kExitBadInput;
+    }
   }
   auto engine = open_engine(args.pipeline, true);
   if (!engine) {
@@ -193,7 +194,6 @@ int run_capture(const CaptureArgs &args) {
   if (!live) {
     return kExitBadInput;
   }
-  std::string err;
   const std::uint32_t link = live->link_type(0);
   for (std::size_t i = 1; i < live->interface_count(); ++i) {
     if (live->link_type(i) != link) {
@@ -204,9 +204,11 @@ int run_capture(const CaptureArgs &args) {
       return kExitBadInput;
     }
   }
-  if (!args.user.empty() && !capture::drop_privileges(args.user, err)) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", err.c_str());
-    return kExitBadInput;
+  if (!args.user.empty()) {
+    if (Status st = capture::drop_privileges(args.user); !st) {
+      std::fprintf(stderr, "traffic-analyzer: %s\n", st.message().c_str());
+      return kExitBadInput;
+    }
   }
   capture::RotateOptions ro;
   ro.directory = args.out;
@@ -217,19 +219,20 @@ int run_capture(const CaptureArgs &args) {
     std::fprintf(stderr, "traffic-analyzer: wrote %s (%llu packets)\n", f.path.c_str(),
                  static_cast<unsigned long long>(f.frames));
   };
-  auto writer = capture::RotatingWriter::open(ro, capture::RotatingWriter::Clock::now(), err);
-  if (!writer) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", err.c_str());
+  auto opened = capture::RotatingWriter::open(ro, capture::RotatingWriter::Clock::now());
+  if (!opened) {
+    std::fprintf(stderr, "traffic-analyzer: %s\n", opened.status().message().c_str());
     return kExitBadInput;
   }
+  const std::unique_ptr<capture::RotatingWriter> writer = std::move(opened).value();
   g_live = live.get();
   install_stop_handlers(wake_live);
   int exit_code = kExitOk;
   while (!g_stop.load()) {
-    bool write_failed = false;
+    Status write_error; // the last failed write of this poll
     const int n = live->poll_once(200, [&](std::size_t, const capture::Frame &f) {
-      if (!writer->write(f, err)) {
-        write_failed = true;
+      if (Status st = writer->write(f); !st) {
+        write_error = std::move(st);
       }
     });
     if (n < 0) {
@@ -237,15 +240,15 @@ int run_capture(const CaptureArgs &args) {
       exit_code = kExitFailure;
       break;
     }
-    if (write_failed) {
-      std::fprintf(stderr, "traffic-analyzer: %s\n", err.c_str());
+    if (!write_error.ok()) {
+      std::fprintf(stderr, "traffic-analyzer: %s\n", write_error.message().c_str());
     }
-    if (!writer->tick(capture::RotatingWriter::Clock::now(), err)) {
-      std::fprintf(stderr, "traffic-analyzer: %s\n", err.c_str());
+    if (Status st = writer->tick(capture::RotatingWriter::Clock::now()); !st) {
+      std::fprintf(stderr, "traffic-analyzer: %s\n", st.message().c_str());
     }
   }
-  if (!writer->close(err)) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", err.c_str());
+  if (Status st = writer->close(); !st) {
+    std::fprintf(stderr, "traffic-analyzer: %s\n", st.message().c_str());
     exit_code = kExitFailure;
   }
   report_interfaces(*live);

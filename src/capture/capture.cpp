@@ -4,6 +4,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <string>
+#include <utility>
 
 #include <pcap/pcap.h>
 
@@ -18,15 +21,14 @@ struct FileReader::Impl {
   }
 };
 
-std::unique_ptr<FileReader> FileReader::open(const std::string &path, std::string &error) {
+Result<std::unique_ptr<FileReader>> FileReader::open(const std::string &path) {
   std::array<char, PCAP_ERRBUF_SIZE> errbuf{};
   // Ask libpcap for µs precision: it scales nanosecond pcap/pcapng
   // timestamps down (truncating), so every source has one time unit.
   pcap_t *p = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_MICRO,
                                                       errbuf.data());
   if (p == nullptr) {
-    error = path + ": not a readable capture file (" + errbuf.data() + ")";
-    return nullptr;
+    return Status::invalid_argument(path + ": not a readable capture file (" + errbuf.data() + ")");
   }
   std::unique_ptr<FileReader> r(new FileReader());
   r->impl_ = std::make_unique<Impl>();
@@ -81,7 +83,7 @@ ReadStatus FileReader::next(Frame &out) noexcept {
   std::snprintf(buf, sizeof buf, "%s: capture damaged after frame %llu (byte offset %ld): %s",
                 path_.c_str(), static_cast<unsigned long long>(frames_), offset,
                 pcap_geterr(impl_->pcap));
-  error_ = buf;
+  status_ = Status::corrupt(buf);
   return ReadStatus::error;
 }
 
@@ -145,19 +147,18 @@ Status PcapWriter::close() {
   return {};
 }
 
-std::string fingerprint_file(const std::string &path, std::string &error) {
-  error.clear();
-  auto reader = FileReader::open(path, error);
-  if (!reader) {
-    return {};
+Result<std::string> fingerprint_file(const std::string &path) {
+  auto opened = FileReader::open(path);
+  if (!opened) {
+    return opened.status();
   }
+  const std::unique_ptr<FileReader> reader = std::move(opened).value();
   Frame frame;
   switch (reader->next(frame)) {
   case ReadStatus::end:
-    return {};
+    return std::string();
   case ReadStatus::error:
-    error = reader->error();
-    return {};
+    return reader->status();
   case ReadStatus::frame:
     break;
   }
@@ -179,7 +180,7 @@ std::string fingerprint_file(const std::string &path, std::string &error) {
   mix(frame.data.data(), frame.data.size());
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-  return hex;
+  return std::string(hex);
 }
 
 } // namespace ta::capture

@@ -11,6 +11,7 @@
 #include <climits>
 #include <cstring>
 #include <exception>
+#include <utility>
 #include <vector>
 
 #include <linux/capability.h>
@@ -65,24 +66,25 @@ std::string permission_hint(const std::string &name) {
          self_path() + ")";
 }
 
-std::string activate_error(const std::string &name, int rc, pcap_t *p) {
+Status activate_error(const std::string &name, int rc, pcap_t *p) {
   switch (rc) {
   case PCAP_ERROR_NO_SUCH_DEVICE:
-    return name + ": no such interface (see `ip link`)";
+    return Status::not_found(name + ": no such interface (see `ip link`)");
   case PCAP_ERROR_PERM_DENIED:
   case PCAP_ERROR_PROMISC_PERM_DENIED:
-    return permission_hint(name);
+    return Status::permission_denied(permission_hint(name));
   case PCAP_ERROR_IFACE_NOT_UP:
-    return name + ": interface is down (bring it up: ip link set " + name + " up)";
+    return Status::unavailable(name + ": interface is down (bring it up: ip link set " + name +
+                               " up)");
   case PCAP_ERROR_RFMON_NOTSUP:
   case PCAP_ERROR_NOT_RFMON:
-    return name + ": monitor mode is not supported on this interface";
+    return Status::unsupported(name + ": monitor mode is not supported on this interface");
   case PCAP_ERROR_CANTSET_TSTAMP_TYPE:
   case PCAP_ERROR_TSTAMP_PRECISION_NOTSUP:
-    return name + ": the interface cannot give microsecond timestamps (" +
-           one_line(pcap_geterr(p)) + ")";
+    return Status::unsupported(name + ": the interface cannot give microsecond timestamps (" +
+                               one_line(pcap_geterr(p)) + ")");
   default:
-    return name + ": cannot capture: " + one_line(pcap_geterr(p));
+    return Status::io_error(name + ": cannot capture: " + one_line(pcap_geterr(p)));
   }
 }
 
@@ -142,21 +144,18 @@ void dispatch_trampoline(u_char *user, const pcap_pkthdr *hdr, const u_char *byt
   }
 }
 
-bool compile_and_set(pcap_t *p, const std::string &name, const std::string &filter,
-                     std::string &error) {
+Status compile_and_set(pcap_t *p, const std::string &name, const std::string &filter) {
   bpf_program program{};
   if (pcap_compile(p, &program, filter.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
-    error = name + ": bad capture filter \"" + filter + "\": " + one_line(pcap_geterr(p)) +
-            " (see man pcap-filter)";
-    return false;
+    return Status::invalid_argument(name + ": bad capture filter \"" + filter +
+                                    "\": " + one_line(pcap_geterr(p)) + " (see man pcap-filter)");
   }
   const int rc = pcap_setfilter(p, &program);
   pcap_freecode(&program);
   if (rc != 0) {
-    error = name + ": cannot install capture filter: " + one_line(pcap_geterr(p));
-    return false;
+    return Status::io_error(name + ": cannot install capture filter: " + one_line(pcap_geterr(p)));
   }
-  return true;
+  return {};
 }
 
 } // namespace
@@ -191,10 +190,9 @@ struct LiveCapture::Impl {
   }
 };
 
-std::unique_ptr<LiveCapture> LiveCapture::open(const LiveOptions &options, std::string &error) {
+Result<std::unique_ptr<LiveCapture>> LiveCapture::open(const LiveOptions &options) {
   if (options.interfaces.empty()) {
-    error = "no interface to capture on (name one, or `any`)";
-    return nullptr;
+    return Status::invalid_argument("no interface to capture on (name one, or `any`)");
   }
   std::unique_ptr<LiveCapture> cap(new LiveCapture());
   cap->impl_ = std::make_unique<Impl>();
@@ -202,8 +200,8 @@ std::unique_ptr<LiveCapture> LiveCapture::open(const LiveOptions &options, std::
   impl.snaplen = options.snaplen;
   impl.wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (impl.wake_fd < 0) {
-    error = std::string("cannot create the capture wake-up eventfd: ") + std::strerror(errno);
-    return nullptr;
+    return Status::io_error(std::string("cannot create the capture wake-up eventfd: ") +
+                            std::strerror(errno));
   }
   impl.pollfds.push_back(pollfd{impl.wake_fd, POLLIN, 0});
 
@@ -211,14 +209,12 @@ std::unique_ptr<LiveCapture> LiveCapture::open(const LiveOptions &options, std::
   const int buffer = static_cast<int>(std::min<std::uint32_t>(options.buffer_bytes, INT_MAX));
   for (const std::string &name : options.interfaces) {
     if (name.empty()) {
-      error = "empty interface name (name one, or `any`)";
-      return nullptr;
+      return Status::invalid_argument("empty interface name (name one, or `any`)");
     }
     std::array<char, PCAP_ERRBUF_SIZE> errbuf{};
     pcap_t *p = pcap_create(name.c_str(), errbuf.data());
     if (p == nullptr) {
-      error = name + ": cannot capture: " + one_line(errbuf.data());
-      return nullptr;
+      return Status::io_error(name + ": cannot capture: " + one_line(errbuf.data()));
     }
     // Owned by impl from here, so every early return closes it.
     impl.ifaces.push_back(Impl::Interface{name, p, 0, 0, false, {}, {}, {}});
@@ -238,8 +234,7 @@ std::unique_ptr<LiveCapture> LiveCapture::open(const LiveOptions &options, std::
 
     const int rc = pcap_activate(p);
     if (rc < 0) {
-      error = activate_error(name, rc, p);
-      return nullptr;
+      return activate_error(name, rc, p);
     }
     if (rc > 0) {
       cap->warnings_.push_back(warning_text(name, rc, p));
@@ -261,17 +256,18 @@ std::unique_ptr<LiveCapture> LiveCapture::open(const LiveOptions &options, std::
 #endif
     impl.ifaces.back().link_type = dlt_to_linktype(pcap_datalink(p));
 
-    if (!options.filter.empty() && !compile_and_set(p, name, options.filter, error)) {
-      return nullptr;
+    if (!options.filter.empty()) {
+      if (Status st = compile_and_set(p, name, options.filter); !st) {
+        return st;
+      }
     }
     if (pcap_setnonblock(p, 1, errbuf.data()) != 0) {
-      error = name + ": cannot switch to non-blocking capture: " + one_line(errbuf.data());
-      return nullptr;
+      return Status::io_error(
+          name + ": cannot switch to non-blocking capture: " + one_line(errbuf.data()));
     }
     const int fd = pcap_get_selectable_fd(p);
     if (fd < 0) {
-      error = name + ": this platform cannot poll the capture handle";
-      return nullptr;
+      return Status::unsupported(name + ": this platform cannot poll the capture handle");
     }
     impl.pollfds.push_back(pollfd{fd, POLLIN, 0});
     impl.ifaces.back().ifindex = name == "any" ? 0U : ::if_nametoindex(name.c_str());
@@ -476,22 +472,21 @@ bool holds_any_capability() {
   return false;
 }
 
-bool clear_capabilities(std::string &error) {
+Status clear_capabilities() {
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
   if (::syscall(SYS_capset, &header, &data[0]) != 0 || holds_any_capability()) {
-    error = std::string("cannot drop capabilities: ") + std::strerror(errno);
-    return false;
+    return Status::permission_denied(std::string("cannot drop capabilities: ") +
+                                     std::strerror(errno));
   }
-  return true;
+  return {};
 }
 
 } // namespace
 
-bool drop_privileges(const std::string &user, std::string &error) {
+Status drop_privileges(const std::string &user) {
   if (user.empty()) {
-    error = "cannot drop privileges: empty user name";
-    return false;
+    return Status::invalid_argument("cannot drop privileges: empty user name");
   }
   long size = ::sysconf(_SC_GETPW_R_SIZE_MAX);
   std::vector<char> buf(size > 0 ? static_cast<std::size_t>(size) : 16384);
@@ -502,58 +497,56 @@ bool drop_privileges(const std::string &user, std::string &error) {
     buf.resize(buf.size() * 2);
   }
   if (found == nullptr) {
-    error = "user " + user + ": " +
-            (rc != 0 ? std::string(std::strerror(rc)) : std::string("no such user")) +
-            " (create it: useradd --system --no-create-home " + user + ")";
-    return false;
+    std::string m = "user " + user + ": " +
+                    (rc != 0 ? std::string(std::strerror(rc)) : std::string("no such user")) +
+                    " (create it: useradd --system --no-create-home " + user + ")";
+    return Status::not_found(std::move(m));
   }
   const uid_t uid = pw.pw_uid;
   const gid_t gid = pw.pw_gid;
   if (uid == 0) {
-    error = "user " + user + ": is root (uid 0); name an unprivileged user";
-    return false;
+    return Status::invalid_argument("user " + user +
+                                    ": is root (uid 0); name an unprivileged user");
   }
 
   if (::geteuid() != 0) {
     // Not root: only "become who we already are", shedding file capabilities.
     if (::getuid() != uid || ::geteuid() != uid) {
-      error = "cannot switch to user " + user + ": only root can (running as uid " +
-              std::to_string(::geteuid()) + ")";
-      return false;
+      return Status::permission_denied("cannot switch to user " + user +
+                                       ": only root can (running as uid " +
+                                       std::to_string(::geteuid()) + ")");
     }
-    return clear_capabilities(error);
+    return clear_capabilities();
   }
 
   // Supplementary groups first (root's must go), then gid, then uid: after
   // setuid nothing else can be changed.
   if (::initgroups(pw.pw_name, gid) != 0 && ::setgroups(1, &gid) != 0) {
-    error = "cannot set the groups of user " + user + ": " + std::strerror(errno);
-    return false;
+    return Status::permission_denied("cannot set the groups of user " + user + ": " +
+                                     std::strerror(errno));
   }
   if (::setgid(gid) != 0) {
-    error = "cannot switch to group " + std::to_string(gid) + " of user " + user + ": " +
-            std::strerror(errno);
-    return false;
+    return Status::permission_denied("cannot switch to group " + std::to_string(gid) + " of user " +
+                                     user + ": " + std::strerror(errno));
   }
   // As root, setuid() sets the real, effective and saved uid alike.
   if (::setuid(uid) != 0) {
-    error = "cannot switch to user " + user + ": " + std::strerror(errno);
-    return false;
+    return Status::permission_denied("cannot switch to user " + user + ": " + std::strerror(errno));
   }
   if (::setuid(0) == 0 || ::seteuid(0) == 0) {
-    error = "switched to user " + user + " but root can be regained; refusing to continue";
-    return false;
+    return Status::failure("switched to user " + user +
+                           " but root can be regained; refusing to continue");
   }
   if (::getuid() != uid || ::geteuid() != uid || ::getgid() != gid || ::getegid() != gid) {
-    error = "switching to user " + user + " left another uid/gid in place; refusing to continue";
-    return false;
+    return Status::failure("switching to user " + user +
+                           " left another uid/gid in place; refusing to continue");
   }
   // The kernel clears capabilities on a switch away from uid 0 unless
   // SECBIT_KEEP_CAPS was set; make sure none survived.
   if (holds_any_capability()) {
-    return clear_capabilities(error);
+    return clear_capabilities();
   }
-  return true;
+  return {};
 }
 
 } // namespace ta::capture

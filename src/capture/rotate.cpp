@@ -36,6 +36,18 @@ std::string errno_text(int err) {
   return std::strerror(err);
 }
 
+// What a failed system call on the directory means for the caller.
+StatusCode errno_code(int err) {
+  switch (err) {
+  case EACCES:
+  case EPERM:
+  case EROFS:
+    return StatusCode::permission_denied;
+  default:
+    return StatusCode::io_error;
+  }
+}
+
 std::string with_suffix(const std::string &name, int k) {
   if (k == 0) {
     return name;
@@ -78,7 +90,7 @@ struct RotatingWriter::Impl {
   std::uint64_t bytes = 0;
   std::uint64_t file_bytes = 0;
   bool write_failed = false;
-  std::string write_error;
+  Status write_error; // io_error once write_failed
   bool closed = false;
 
   std::vector<RotatedFile> finished;
@@ -97,7 +109,7 @@ struct RotatingWriter::Impl {
 
   [[nodiscard]] std::string path_of(const std::string &n) const { return dir + "/" + n; }
 
-  bool start_file(Clock::time_point now, std::string &error) {
+  Status start_file(Clock::time_point now) {
     const auto secs = std::chrono::floor<std::chrono::seconds>(now.time_since_epoch()).count();
     const auto t = static_cast<std::time_t>(secs);
     std::tm utc{};
@@ -108,8 +120,8 @@ struct RotatingWriter::Impl {
     }
     const std::string stem(buf.data(), len);
     if (stem.empty()) {
-      error = dir + ": file name pattern \"" + opt.pattern + "\" gives no name";
-      return false;
+      return Status::invalid_argument(dir + ": file name pattern \"" + opt.pattern +
+                                      "\" gives no name");
     }
 
     for (int k = 0; k <= kMaxSuffix; ++k) {
@@ -124,24 +136,27 @@ struct RotatingWriter::Impl {
         if (errno == EEXIST) {
           continue;
         }
-        error = path_of(temp) + ": cannot create capture file: " + errno_text(errno);
-        return false;
+        const int err = errno;
+        return {errno_code(err),
+                path_of(temp) + ": cannot create capture file: " + errno_text(err)};
       }
       FILE *f = ::fdopen(fd, "wb");
       if (f == nullptr) {
-        error = path_of(temp) + ": cannot open capture file: " + errno_text(errno);
+        Status st =
+            Status::io_error(path_of(temp) + ": cannot open capture file: " + errno_text(errno));
         ::close(fd);
         ::unlinkat(dir_fd, temp.c_str(), 0);
-        return false;
+        return st;
       }
       (void)std::setvbuf(f, nullptr, _IOFBF, kStdioBuffer);
       // open() proved the link type is one pcap files can carry, so this can
       // only fail writing the header, and then libpcap has closed `f`.
       dumper = pcap_dump_fopen(dead, f);
       if (dumper == nullptr) {
-        error = path_of(temp) + ": cannot write capture header: " + pcap_geterr(dead);
+        Status st =
+            Status::io_error(path_of(temp) + ": cannot write capture header: " + pcap_geterr(dead));
         ::unlinkat(dir_fd, temp.c_str(), 0);
-        return false;
+        return st;
       }
       base = stem;
       suffix = k;
@@ -154,29 +169,37 @@ struct RotatingWriter::Impl {
       bytes = 0;
       file_bytes = kFileHeader;
       write_failed = false;
-      write_error.clear();
-      return true;
+      write_error = Status();
+      return {};
     }
-    error =
-        path_of(stem) + ": name and " + std::to_string(kMaxSuffix) + " numbered variants all taken";
-    return false;
+    return Status::failure(path_of(stem) + ": name and " + std::to_string(kMaxSuffix) +
+                           " numbered variants all taken");
   }
 
   // Flush, fsync, close, rename to the final name, fsync the directory.
   // The file gets its final name even after a write error: what reached it
   // is readable, and nothing is left behind as ".part".
-  bool finish_file(Clock::time_point now, std::string &error) {
+  Status finish_file(Clock::time_point now) {
     if (dumper == nullptr) {
-      return true;
+      return {};
     }
+    // The first problem's code; every problem's message, "; "-joined.
+    StatusCode code = StatusCode::ok;
     std::string problem;
+    auto add = [&code, &problem](StatusCode c, const std::string &m) {
+      if (code == StatusCode::ok) {
+        code = c;
+      }
+      problem += (problem.empty() ? "" : "; ") + m;
+    };
     FILE *f = pcap_dump_file(dumper);
     if (std::fflush(f) != 0 || std::ferror(f) != 0) {
-      problem = write_failed ? write_error : temp_path + ": write failed: " + errno_text(errno);
+      add(StatusCode::io_error, write_failed ? write_error.message()
+                                             : temp_path + ": write failed: " + errno_text(errno));
     } else if (::fsync(::fileno(f)) != 0) {
-      problem = temp_path + ": fsync failed: " + errno_text(errno);
+      add(StatusCode::io_error, temp_path + ": fsync failed: " + errno_text(errno));
     } else if (write_failed) {
-      problem = write_error;
+      add(StatusCode::io_error, write_error.message());
     }
     pcap_dump_close(dumper); // fclose: nothing left to write after fflush
     dumper = nullptr;
@@ -211,13 +234,12 @@ struct RotatingWriter::Impl {
       break;
     }
     if (!renamed) {
-      const std::string why =
-          temp_path + ": cannot rename to " + path_of(final_name) + ": " + errno_text(err);
-      error = problem.empty() ? why : problem + "; " + why;
-      return false;
+      add(errno_code(err),
+          temp_path + ": cannot rename to " + path_of(final_name) + ": " + errno_text(err));
+      return {code, std::move(problem)};
     }
     if (::fsync(dir_fd) != 0 && problem.empty()) {
-      problem = dir + ": fsync of the directory failed: " + errno_text(errno);
+      add(StatusCode::io_error, dir + ": fsync of the directory failed: " + errno_text(errno));
     }
 
     RotatedFile done;
@@ -232,23 +254,22 @@ struct RotatingWriter::Impl {
       try {
         opt.on_closed(done);
       } catch (const std::exception &e) {
-        problem += (problem.empty() ? "" : "; ") + done.path + ": on_closed failed: " + e.what();
+        add(StatusCode::failed, done.path + ": on_closed failed: " + e.what());
       } catch (...) {
-        problem += (problem.empty() ? "" : "; ") + done.path + ": on_closed failed";
+        add(StatusCode::failed, done.path + ": on_closed failed");
       }
     } else {
       finished.push_back(std::move(done));
     }
-    if (!problem.empty()) {
-      error = problem;
-      return false;
+    if (code != StatusCode::ok) {
+      return {code, std::move(problem)};
     }
-    return true;
+    return {};
   }
 };
 
-std::unique_ptr<RotatingWriter> RotatingWriter::open(const RotateOptions &options,
-                                                     Clock::time_point now, std::string &error) {
+Result<std::unique_ptr<RotatingWriter>> RotatingWriter::open(const RotateOptions &options,
+                                                             Clock::time_point now) {
   std::unique_ptr<RotatingWriter> w(new RotatingWriter());
   w->impl_ = std::make_unique<Impl>();
   Impl &impl = *w->impl_;
@@ -258,38 +279,36 @@ std::unique_ptr<RotatingWriter> RotatingWriter::open(const RotateOptions &option
     impl.dir.pop_back();
   }
   if (options.interval < std::chrono::seconds(1)) {
-    error = impl.dir + ": rotation interval must be at least 1 s";
-    return nullptr;
+    return Status::invalid_argument(impl.dir + ": rotation interval must be at least 1 s");
   }
   if (options.pattern.find('/') != std::string::npos) {
-    error = impl.dir + ": file name pattern \"" + options.pattern + "\" must not contain '/'";
-    return nullptr;
+    return Status::invalid_argument(impl.dir + ": file name pattern \"" + options.pattern +
+                                    "\" must not contain '/'");
   }
 
   impl.dir_fd = ::open(impl.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (impl.dir_fd < 0) {
     const int err = errno;
     if (err == ENOENT) {
-      error = impl.dir + ": no such directory (create it first)";
-    } else if (err == ENOTDIR) {
-      error = impl.dir + ": not a directory";
-    } else {
-      error = impl.dir + ": cannot open directory: " + errno_text(err);
+      return Status::not_found(impl.dir + ": no such directory (create it first)");
     }
-    return nullptr;
+    if (err == ENOTDIR) {
+      return Status::invalid_argument(impl.dir + ": not a directory");
+    }
+    return Status(errno_code(err), impl.dir + ": cannot open directory: " + errno_text(err));
   }
   if (::faccessat(impl.dir_fd, ".", W_OK | X_OK, AT_EACCESS) != 0) {
-    error = impl.dir + ": directory not writable by uid " + std::to_string(::geteuid()) + ": " +
-            errno_text(errno);
-    return nullptr;
+    const int err = errno;
+    return Status::permission_denied(impl.dir + ": directory not writable by uid " +
+                                     std::to_string(::geteuid()) + ": " + errno_text(err));
   }
 
   const int dlt = options.link_type == kLinktypeRaw ? DLT_RAW : static_cast<int>(options.link_type);
   impl.dead = pcap_open_dead_with_tstamp_precision(dlt, static_cast<int>(options.snaplen),
                                                    PCAP_TSTAMP_PRECISION_MICRO);
   if (impl.dead == nullptr) {
-    error = impl.dir + ": cannot create captures of link type " + std::to_string(options.link_type);
-    return nullptr;
+    return Status::unsupported(impl.dir + ": cannot create captures of link type " +
+                               std::to_string(options.link_type));
   }
   // pcap_dump_fopen() leaves the FILE open when it rejects the link type but
   // closes it when the header write fails; rejecting the link type here
@@ -297,13 +316,12 @@ std::unique_ptr<RotatingWriter> RotatingWriter::open(const RotateOptions &option
   if (pcap_dumper_t *probe = pcap_dump_open(impl.dead, "/dev/null"); probe != nullptr) {
     pcap_dump_close(probe);
   } else {
-    error = impl.dir + ": cannot write captures of link type " + std::to_string(options.link_type) +
-            ": " + pcap_geterr(impl.dead);
-    return nullptr;
+    return Status::unsupported(impl.dir + ": cannot write captures of link type " +
+                               std::to_string(options.link_type) + ": " + pcap_geterr(impl.dead));
   }
 
-  if (!impl.start_file(now, error)) {
-    return nullptr;
+  if (Status st = impl.start_file(now); !st) {
+    return st;
   }
   impl.deadline = now + options.interval;
   return w;
@@ -311,22 +329,21 @@ std::unique_ptr<RotatingWriter> RotatingWriter::open(const RotateOptions &option
 
 RotatingWriter::~RotatingWriter() {
   if (impl_ != nullptr && !impl_->closed) {
-    std::string ignored;
-    (void)close(ignored);
+    (void)close();
   }
 }
 
-bool RotatingWriter::write(const Frame &frame, std::string &error) noexcept {
+Status RotatingWriter::write(const Frame &frame) noexcept {
   Impl &impl = *impl_;
   if (impl.dumper == nullptr) {
-    error = impl.closed ? impl.dir + ": capture writer already closed"
-                        : impl.dir + ": no capture file open (starting it failed; retried at the "
-                                     "next rotation)";
-    return false;
+    if (impl.closed) {
+      return Status::failure(impl.dir + ": capture writer already closed");
+    }
+    return Status::unavailable(impl.dir + ": no capture file open (starting it failed; retried at "
+                                          "the next rotation)");
   }
   if (impl.write_failed) {
-    error = impl.write_error;
-    return false;
+    return impl.write_error;
   }
   pcap_pkthdr hdr{};
   hdr.ts.tv_sec = static_cast<time_t>(frame.ts_us / 1'000'000);
@@ -339,29 +356,28 @@ bool RotatingWriter::write(const Frame &frame, std::string &error) noexcept {
   // flag set (and libpcap writes nothing more to it).
   if (std::ferror(pcap_dump_file(impl.dumper)) != 0) {
     impl.write_failed = true;
-    impl.write_error = impl.temp_path + ": write failed: " + errno_text(errno);
-    error = impl.write_error;
-    return false;
+    impl.write_error = Status::io_error(impl.temp_path + ": write failed: " + errno_text(errno));
+    return impl.write_error;
   }
   ++impl.frames;
   impl.bytes += hdr.caplen;
   impl.file_bytes += kRecordHeader + hdr.caplen;
-  return true;
+  return {};
 }
 
-bool RotatingWriter::tick(Clock::time_point now, std::string &error) noexcept {
+Status RotatingWriter::tick(Clock::time_point now) noexcept {
   Impl &impl = *impl_;
   if (impl.closed) {
-    return true;
+    return {};
   }
   if (now < impl.anchor) {
     // The wall clock stepped back: keep the file, give it a full interval.
     impl.anchor = now;
     impl.deadline = now + impl.opt.interval;
-    return true;
+    return {};
   }
   if (now < impl.deadline) {
-    return true;
+    return {};
   }
   // Next deadline on the start + k * interval grid, skipping the ones already
   // missed.
@@ -369,29 +385,27 @@ bool RotatingWriter::tick(Clock::time_point now, std::string &error) noexcept {
   const auto missed = late / impl.opt.interval; // whole intervals
   impl.deadline += impl.opt.interval * (missed + 1);
 
-  std::string finish_error;
-  const bool finished = impl.finish_file(now, finish_error);
-  std::string start_error;
-  const bool started = impl.start_file(now, start_error);
+  Status finished = impl.finish_file(now);
+  Status started = impl.start_file(now);
   if (!started) {
     impl.anchor = now; // a failed start is retried at the next deadline
   }
   if (finished && started) {
-    return true;
+    return {};
   }
-  error = !finished && !started ? finish_error + "; " + start_error
-          : !finished           ? finish_error
-                                : start_error;
-  return false;
+  if (!finished && !started) {
+    return {finished.code(), finished.message() + "; " + started.message()};
+  }
+  return !finished ? finished : started;
 }
 
-bool RotatingWriter::close(std::string &error, Clock::time_point now) noexcept {
+Status RotatingWriter::close(Clock::time_point now) noexcept {
   Impl &impl = *impl_;
   if (impl.closed) {
-    return true;
+    return {};
   }
   impl.closed = true;
-  return impl.finish_file(now, error);
+  return impl.finish_file(now);
 }
 
 const std::string &RotatingWriter::current_path() const noexcept {

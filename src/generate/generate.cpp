@@ -1069,13 +1069,11 @@ GroundTruth Generator::truth() const {
   return impl_->truth();
 }
 
-bool write_capture(const Options &options, const std::string &path, GroundTruth &truth,
-                   std::string &error) {
+Result<GroundTruth> write_capture(const Options &options, const std::string &path) {
   constexpr std::uint32_t kLinkTypeEthernet = 1;
   auto opened = capture::PcapWriter::open(path, kLinkTypeEthernet, 65535);
   if (!opened) {
-    error = opened.status().message();
-    return false;
+    return opened.status();
   }
   const std::unique_ptr<capture::PcapWriter> writer = std::move(opened).value();
   Generator g(options);
@@ -1084,12 +1082,10 @@ bool write_capture(const Options &options, const std::string &path, GroundTruth 
   while (g.next(ts, frame)) {
     writer->write(ts, frame);
   }
-  if (const Status st = writer->close(); !st) {
-    error = st.message();
-    return false;
+  if (Status st = writer->close(); !st) {
+    return st;
   }
-  truth = g.truth();
-  return true;
+  return g.truth();
 }
 
 std::string truth_to_json(const GroundTruth &truth) {

@@ -82,21 +82,24 @@ FileResult Engine::ingest_file(const std::string &path, StopToken stop, const Pr
     result.counted = analyzer_->stats().outcome(attribute::Outcome::counted) - counted_before;
     return result;
   };
-  std::string err;
-  auto reader = capture::FileReader::open(path, err);
-  if (!reader) {
-    return finish(FileOutcome::not_capture, Status::invalid_argument(err));
+  auto opened = capture::FileReader::open(path);
+  if (!opened) {
+    return finish(FileOutcome::not_capture, opened.status());
   }
+  const std::unique_ptr<capture::FileReader> reader = std::move(opened).value();
   const auto link = static_cast<decode::LinkType>(reader->link_type());
   if (!decode::is_supported(link)) {
     return finish(FileOutcome::not_capture,
                   Status::unsupported(path + ": unsupported link type " +
                                       std::to_string(reader->link_type())));
   }
-  const std::string fp = capture::fingerprint_file(path, err);
+  const Result<std::string> fingerprint = capture::fingerprint_file(path);
+  if (!fingerprint) {
+    return finish(FileOutcome::damaged, fingerprint.status());
+  }
+  const std::string &fp = *fingerprint;
   if (fp.empty()) {
-    return err.empty() ? finish(FileOutcome::empty, Status())
-                       : finish(FileOutcome::damaged, Status::corrupt(err));
+    return finish(FileOutcome::empty, Status());
   }
   store::SourceState state;
   Status st;
@@ -147,7 +150,7 @@ FileResult Engine::ingest_file(const std::string &path, StopToken stop, const Pr
                   Status::cancelled(path + ": stopped after frame " + std::to_string(index)));
   }
   if (rs == capture::ReadStatus::error) {
-    return finish(FileOutcome::damaged, Status::corrupt(reader->error()));
+    return finish(FileOutcome::damaged, reader->status());
   }
   return finish(FileOutcome::ok, Status());
 }

@@ -14,12 +14,7 @@ Result<std::unique_ptr<capture::LiveCapture>> open_live_capture(const LiveSource
   lo.snaplen = options.snaplen;
   lo.buffer_bytes = options.buffer_mib * 1024U * 1024U;
   lo.immediate = options.immediate;
-  std::string error;
-  auto live = capture::LiveCapture::open(lo, error);
-  if (!live) {
-    return Status::failure(error);
-  }
-  return live;
+  return capture::LiveCapture::open(lo);
 }
 
 LiveSource::LiveSource(std::unique_ptr<capture::LiveCapture> capture)

@@ -9,9 +9,11 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <arpa/inet.h>
@@ -225,9 +227,9 @@ TEST(LiveCapture, LoopbackSeesEveryDatagram) {
   LiveOptions options;
   options.interfaces = {"lo"};
   options.filter = "udp port 45999";
-  std::string error;
-  auto cap = LiveCapture::open(options, error);
-  ASSERT_NE(cap, nullptr) << error;
+  auto opened = LiveCapture::open(options);
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  const std::unique_ptr<LiveCapture> cap = std::move(opened).value();
   ASSERT_EQ(cap->interface_count(), 1U);
   EXPECT_EQ(cap->interface_name(0), "lo");
   // Cooked when libpcap grants it; libpcap 1.10 keeps lo at Ethernet (1)
@@ -264,9 +266,9 @@ TEST(LiveCapture, ImmediateModeDeliversEveryFrameGivenRoom) {
   // TPACKET_V2: one slot per frame sized for lo's 64 KiB MTU, and on lo
   // every packet takes two slots: 16 MiB holds 128 packets.
   options.buffer_bytes = 16U << 20U;
-  std::string error;
-  auto cap = LiveCapture::open(options, error);
-  ASSERT_NE(cap, nullptr) << error;
+  auto opened = LiveCapture::open(options);
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  const std::unique_ptr<LiveCapture> cap = std::move(opened).value();
   const LoopbackSender sender(45993);
   ASSERT_TRUE(sender.send(50));
   const auto seen = poll_until(*cap, sender, 50);
@@ -281,9 +283,9 @@ TEST(LiveCapture, RingOverflowIsCountedAsDropped) {
   options.filter = "udp port 45992";
   options.immediate = true; // fixed-size slots: a small ring overflows for sure
   options.buffer_bytes = 1U << 20U;
-  std::string error;
-  auto cap = LiveCapture::open(options, error);
-  ASSERT_NE(cap, nullptr) << error;
+  auto opened = LiveCapture::open(options);
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  const std::unique_ptr<LiveCapture> cap = std::move(opened).value();
   const LoopbackSender sender(45992);
   ASSERT_TRUE(sender.send(3000));
   int seen = 0;
@@ -304,9 +306,9 @@ TEST(LiveCapture, AnyGivesCookedFramesWithInterfaceAndType) {
   LiveOptions options;
   options.interfaces = {"any"};
   options.filter = "udp port 45998 and host 127.0.0.1";
-  std::string error;
-  auto cap = LiveCapture::open(options, error);
-  ASSERT_NE(cap, nullptr) << error;
+  auto opened = LiveCapture::open(options);
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  const std::unique_ptr<LiveCapture> cap = std::move(opened).value();
   const std::uint32_t lt = cap->link_type(0);
   ASSERT_TRUE(lt == 276 || lt == 113) << lt;
 
@@ -333,9 +335,9 @@ TEST(LiveCapture, SeveralInterfacesAreMultiplexed) {
   LiveOptions options;
   options.interfaces = {"lo", "any"};
   options.filter = "udp port 45997";
-  std::string error;
-  auto cap = LiveCapture::open(options, error);
-  ASSERT_NE(cap, nullptr) << error;
+  auto opened = LiveCapture::open(options);
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  const std::unique_ptr<LiveCapture> cap = std::move(opened).value();
   ASSERT_EQ(cap->interface_count(), 2U);
   EXPECT_EQ(cap->interface_name(1), "any");
   const LoopbackSender sender(45997);
@@ -349,18 +351,18 @@ TEST(LiveCapture, SeveralInterfacesAreMultiplexed) {
   EXPECT_GE(stats[1].received, 20U);
 }
 
-std::unique_ptr<LiveCapture> quiet_capture(std::string &error) {
+ta::Result<std::unique_ptr<LiveCapture>> quiet_capture() {
   LiveOptions options;
   options.interfaces = {"lo"};
   options.filter = "udp port 45996";
-  return LiveCapture::open(options, error);
+  return LiveCapture::open(options);
 }
 
 TEST(LiveCapture, WakeEndsAWaitFromAnotherThread) {
   TA_REQUIRE_ROOT();
-  std::string error;
-  auto cap = quiet_capture(error);
-  ASSERT_NE(cap, nullptr) << error;
+  auto opened = quiet_capture();
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  const std::unique_ptr<LiveCapture> cap = std::move(opened).value();
   std::thread waker([&cap] {
     std::this_thread::sleep_for(100ms);
     cap->wake();
@@ -374,9 +376,9 @@ TEST(LiveCapture, WakeEndsAWaitFromAnotherThread) {
 
 TEST(LiveCapture, WakeBeforePollIsNotLostAndDoesNotAccumulate) {
   TA_REQUIRE_ROOT();
-  std::string error;
-  auto cap = quiet_capture(error);
-  ASSERT_NE(cap, nullptr) << error;
+  auto opened = quiet_capture();
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  const std::unique_ptr<LiveCapture> cap = std::move(opened).value();
   cap->wake();
   cap->wake();
   cap->wake();
@@ -396,9 +398,9 @@ void wake_on_signal(int /*signo*/) {
 
 TEST(LiveCapture, WakeFromASignalHandler) {
   TA_REQUIRE_ROOT();
-  std::string error;
-  auto cap = quiet_capture(error);
-  ASSERT_NE(cap, nullptr) << error;
+  auto opened = quiet_capture();
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  const std::unique_ptr<LiveCapture> cap = std::move(opened).value();
   g_signal_capture = cap.get();
   struct sigaction sa {};
   struct sigaction old {};
@@ -424,9 +426,9 @@ TEST(LiveCapture, ThrowingHandlerBecomesAnError) {
   LiveOptions options;
   options.interfaces = {"lo"};
   options.filter = "udp port 45995";
-  std::string error;
-  auto cap = LiveCapture::open(options, error);
-  ASSERT_NE(cap, nullptr) << error;
+  auto opened = LiveCapture::open(options);
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  const std::unique_ptr<LiveCapture> cap = std::move(opened).value();
   const LoopbackSender sender(45995);
   ASSERT_TRUE(sender.send(3));
   int rc = 0;
@@ -443,8 +445,10 @@ TEST(LiveCapture, UnknownInterfaceIsNamedInOneLine) {
   TA_REQUIRE_ROOT();
   LiveOptions options;
   options.interfaces = {"lo", "no-such-if0"};
-  std::string error;
-  EXPECT_EQ(LiveCapture::open(options, error), nullptr);
+  const auto opened = LiveCapture::open(options);
+  ASSERT_FALSE(opened.ok());
+  const std::string &error = opened.status().message();
+  EXPECT_EQ(opened.status().code(), ta::StatusCode::not_found);
   EXPECT_TRUE(one_line(error)) << error;
   EXPECT_EQ(error, "no-such-if0: no such interface (see `ip link`)");
 }
@@ -454,16 +458,19 @@ TEST(LiveCapture, BadFilterIsNamedInOneLine) {
   LiveOptions options;
   options.interfaces = {"lo"};
   options.filter = "udp port banana";
-  std::string error;
-  EXPECT_EQ(LiveCapture::open(options, error), nullptr);
+  const auto opened = LiveCapture::open(options);
+  ASSERT_FALSE(opened.ok());
+  const std::string &error = opened.status().message();
+  EXPECT_EQ(opened.status().code(), ta::StatusCode::invalid_argument);
   EXPECT_TRUE(one_line(error)) << error;
   EXPECT_EQ(error.rfind("lo: bad capture filter \"udp port banana\"", 0), 0U) << error;
 }
 
 TEST(LiveCapture, NoInterfaceIsAnError) {
-  std::string error;
-  EXPECT_EQ(LiveCapture::open(LiveOptions{}, error), nullptr);
-  EXPECT_TRUE(one_line(error)) << error;
+  const auto opened = LiveCapture::open(LiveOptions{});
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.status().code(), ta::StatusCode::invalid_argument);
+  EXPECT_TRUE(one_line(opened.status().message())) << opened.status().message();
 }
 
 // ---- interface going down / away (own network namespace) ----------------
@@ -501,11 +508,11 @@ bool can_make_veth_in_own_netns() {
      "ip link set ta-v0 up");
   LiveOptions options;
   options.interfaces = {"ta-v0"};
-  std::string error;
-  auto cap = LiveCapture::open(options, error);
-  if (cap == nullptr) {
-    fail(error);
+  auto opened = LiveCapture::open(options);
+  if (!opened) {
+    fail(opened.status().message());
   }
+  const std::unique_ptr<LiveCapture> cap = std::move(opened).value();
   // Polls until stats().up == want or poll_once fails; false on timeout.
   auto poll_for = [&cap](bool want) {
     const auto deadline = SteadyClock::now() + 3s;
@@ -559,18 +566,19 @@ TEST(LiveCaptureDeathTest, InterfaceDownIsReportedAndRemovalIsAnError) {
 // ---- drop_privileges ---------------------------------------------------------
 
 TEST(DropPrivileges, UnknownUserIsRefusedWithoutChangingAnything) {
-  std::string error;
   const uid_t before = ::geteuid();
-  EXPECT_FALSE(drop_privileges("no-such-user-ta", error));
+  const ta::Status st = drop_privileges("no-such-user-ta");
+  const std::string &error = st.message();
+  EXPECT_EQ(st.code(), ta::StatusCode::not_found) << error;
   EXPECT_TRUE(one_line(error)) << error;
   EXPECT_NE(error.find("no-such-user-ta"), std::string::npos) << error;
   EXPECT_EQ(::geteuid(), before);
 }
 
 TEST(DropPrivileges, RootIsNotAnUnprivilegedUser) {
-  std::string error;
-  EXPECT_FALSE(drop_privileges("root", error));
-  EXPECT_TRUE(one_line(error)) << error;
+  const ta::Status st = drop_privileges("root");
+  EXPECT_EQ(st.code(), ta::StatusCode::invalid_argument) << st.message();
+  EXPECT_TRUE(one_line(st.message())) << st.message();
 }
 
 // In a forked child (the switch cannot be undone): an open capture keeps
@@ -583,13 +591,13 @@ TEST(DropPrivileges, RootIsNotAnUnprivilegedUser) {
   LiveOptions options;
   options.interfaces = {"lo"};
   options.filter = "udp port 45994";
-  std::string error;
-  auto cap = LiveCapture::open(options, error);
-  if (cap == nullptr) {
-    fail(error);
+  auto opened = LiveCapture::open(options);
+  if (!opened) {
+    fail(opened.status().message());
   }
-  if (!drop_privileges("nobody", error)) {
-    fail(error);
+  const std::unique_ptr<LiveCapture> cap = std::move(opened).value();
+  if (const ta::Status st = drop_privileges("nobody"); !st) {
+    fail(st.message());
   }
   if (::getuid() != 65534 || ::geteuid() != 65534 || ::setuid(0) == 0) {
     fail("still privileged");
@@ -609,10 +617,11 @@ TEST(DropPrivileges, RootIsNotAnUnprivilegedUser) {
   if (seen != 5) {
     fail("open capture stopped working after the switch");
   }
-  if (LiveCapture::open(options, error) != nullptr) {
+  const auto again = LiveCapture::open(options);
+  if (again.ok()) {
     fail("a new capture could be opened");
   }
-  std::fprintf(stderr, "%s\n", error.c_str());
+  std::fprintf(stderr, "%s\n", again.status().message().c_str());
   std::_Exit(0);
 }
 

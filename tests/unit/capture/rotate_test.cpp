@@ -6,7 +6,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -21,6 +23,7 @@ namespace ta::capture {
 namespace {
 
 namespace fs = std::filesystem;
+using test::is_ok;
 using test::one_line;
 using namespace std::chrono_literals;
 using Clock = RotatingWriter::Clock;
@@ -63,6 +66,16 @@ protected:
   const std::string dir_ = tmp_.path();
 };
 
+// The writer, or nullptr after a test failure that carries the message.
+std::unique_ptr<RotatingWriter> open_writer(const RotateOptions &o, Clock::time_point now) {
+  auto opened = RotatingWriter::open(o, now);
+  if (!opened) {
+    ADD_FAILURE() << opened.status().message();
+    return nullptr;
+  }
+  return std::move(opened).value();
+}
+
 std::vector<std::byte> payload(std::size_t n, std::uint8_t seed) {
   std::vector<std::byte> v(n);
   for (std::size_t i = 0; i < n; ++i) {
@@ -72,9 +85,8 @@ std::vector<std::byte> payload(std::size_t n, std::uint8_t seed) {
 }
 
 TEST_F(RotatingWriterTest, RotatesOnTheWallClockUnderTemporaryNames) {
-  std::string error;
-  auto w = RotatingWriter::open(options(), kT0, error);
-  ASSERT_NE(w, nullptr) << error;
+  auto w = open_writer(options(), kT0);
+  ASSERT_NE(w, nullptr);
   EXPECT_EQ(listing(), std::vector<std::string>{part(kName0)});
   EXPECT_EQ(w->current_path(), path(part(kName0)));
   EXPECT_EQ(w->next_rotation(), kT0 + 1s);
@@ -86,17 +98,17 @@ TEST_F(RotatingWriterTest, RotatesOnTheWallClockUnderTemporaryNames) {
     f.ts_us = 1714564800'000'000 + TimeUs{i} * 1000;
     f.wire_length = i == 2 ? 1500 : 0;
     f.data = Bytes(data.back());
-    ASSERT_TRUE(w->write(f, error)) << error;
+    ASSERT_TRUE(is_ok(w->write(f)));
   }
-  ASSERT_TRUE(w->tick(kT0 + 999ms, error)) << error;
+  ASSERT_TRUE(is_ok(w->tick(kT0 + 999ms)));
   EXPECT_EQ(listing(), std::vector<std::string>{part(kName0)});
 
-  ASSERT_TRUE(w->tick(kT0 + 1s, error)) << error;
+  ASSERT_TRUE(is_ok(w->tick(kT0 + 1s)));
   EXPECT_EQ(listing(), (std::vector<std::string>{part(kName1), kName0}));
   // A rotation with no frame in between: an empty file still closes.
-  ASSERT_TRUE(w->tick(kT0 + 2s + 150ms, error)) << error;
+  ASSERT_TRUE(is_ok(w->tick(kT0 + 2s + 150ms)));
   EXPECT_EQ(listing(), (std::vector<std::string>{part(kName2), kName0, kName1}));
-  ASSERT_TRUE(w->close(error, kT0 + 2s + 500ms)) << error;
+  ASSERT_TRUE(is_ok(w->close(kT0 + 2s + 500ms)));
   EXPECT_EQ(listing(), (std::vector<std::string>{kName0, kName1, kName2}));
   EXPECT_TRUE(w->current_path().empty());
 
@@ -115,8 +127,9 @@ TEST_F(RotatingWriterTest, RotatesOnTheWallClockUnderTemporaryNames) {
   EXPECT_EQ(closed[2].started_us, 1714564802'150'000);
   EXPECT_TRUE(w->take_closed().empty());
 
-  auto r = FileReader::open(path(kName0), error);
-  ASSERT_NE(r, nullptr) << error;
+  auto opened = FileReader::open(path(kName0));
+  ASSERT_TRUE(is_ok(opened.status()));
+  const std::unique_ptr<FileReader> r = std::move(opened).value();
   EXPECT_EQ(r->link_type(), 276U);
   Frame f;
   for (std::size_t i = 0; i < 3; ++i) {
@@ -129,8 +142,9 @@ TEST_F(RotatingWriterTest, RotatesOnTheWallClockUnderTemporaryNames) {
   EXPECT_EQ(r->next(f), ReadStatus::end);
 
   for (const char *empty : {kName1, kName2}) {
-    auto e = FileReader::open(path(empty), error);
-    ASSERT_NE(e, nullptr) << error;
+    auto opened_empty = FileReader::open(path(empty));
+    ASSERT_TRUE(is_ok(opened_empty.status()));
+    const std::unique_ptr<FileReader> e = std::move(opened_empty).value();
     EXPECT_EQ(e->link_type(), 276U);
     EXPECT_EQ(e->next(f), ReadStatus::end);
   }
@@ -138,15 +152,14 @@ TEST_F(RotatingWriterTest, RotatesOnTheWallClockUnderTemporaryNames) {
 
 TEST_F(RotatingWriterTest, TakenNamesGetNumbered) {
   { std::ofstream(path(kName0)) << "keep"; }
-  std::string error;
-  auto w1 = RotatingWriter::open(options(), kT0, error);
-  ASSERT_NE(w1, nullptr) << error;
-  auto w2 = RotatingWriter::open(options(), kT0 + 300ms, error);
-  ASSERT_NE(w2, nullptr) << error;
+  auto w1 = open_writer(options(), kT0);
+  ASSERT_NE(w1, nullptr);
+  auto w2 = open_writer(options(), kT0 + 300ms);
+  ASSERT_NE(w2, nullptr);
   EXPECT_EQ(w1->current_path(), path(part("2024_05_01_12_00_00-dump-1.pcap")));
   EXPECT_EQ(w2->current_path(), path(part("2024_05_01_12_00_00-dump-2.pcap")));
-  ASSERT_TRUE(w1->close(error)) << error;
-  ASSERT_TRUE(w2->close(error)) << error;
+  ASSERT_TRUE(is_ok(w1->close()));
+  ASSERT_TRUE(is_ok(w2->close()));
   EXPECT_EQ(listing(), (std::vector<std::string>{"2024_05_01_12_00_00-dump-1.pcap",
                                                  "2024_05_01_12_00_00-dump-2.pcap", kName0}));
   std::ifstream in(path(kName0));
@@ -156,11 +169,10 @@ TEST_F(RotatingWriterTest, TakenNamesGetNumbered) {
 }
 
 TEST_F(RotatingWriterTest, NameTakenWhileWritingIsNotOverwritten) {
-  std::string error;
-  auto w = RotatingWriter::open(options(), kT0, error);
-  ASSERT_NE(w, nullptr) << error;
+  auto w = open_writer(options(), kT0);
+  ASSERT_NE(w, nullptr);
   { std::ofstream(path(kName0)) << "other"; }
-  ASSERT_TRUE(w->close(error)) << error;
+  ASSERT_TRUE(is_ok(w->close()));
   const auto closed = w->take_closed();
   ASSERT_EQ(closed.size(), 1U);
   EXPECT_EQ(closed[0].path, path("2024_05_01_12_00_00-dump-1.pcap"));
@@ -169,27 +181,25 @@ TEST_F(RotatingWriterTest, NameTakenWhileWritingIsNotOverwritten) {
 }
 
 TEST_F(RotatingWriterTest, MissedDeadlinesAreSkippedNotFilledWithEmptyFiles) {
-  std::string error;
-  auto w = RotatingWriter::open(options(), kT0, error);
-  ASSERT_NE(w, nullptr) << error;
-  ASSERT_TRUE(w->tick(kT0 + 5s + 500ms, error)) << error;
+  auto w = open_writer(options(), kT0);
+  ASSERT_NE(w, nullptr);
+  ASSERT_TRUE(is_ok(w->tick(kT0 + 5s + 500ms)));
   EXPECT_EQ(w->take_closed().size(), 1U);
   EXPECT_EQ(w->current_path(), path(part("2024_05_01_12_00_05-dump.pcap")));
   EXPECT_EQ(w->next_rotation(), kT0 + 6s); // still on the start + k * interval grid
-  ASSERT_TRUE(w->tick(kT0 + 5s + 900ms, error)) << error;
+  ASSERT_TRUE(is_ok(w->tick(kT0 + 5s + 900ms)));
   EXPECT_TRUE(w->take_closed().empty());
-  ASSERT_TRUE(w->tick(kT0 + 6s, error)) << error;
+  ASSERT_TRUE(is_ok(w->tick(kT0 + 6s)));
   EXPECT_EQ(w->take_closed().size(), 1U);
 }
 
 TEST_F(RotatingWriterTest, ClockSteppingBackReanchorsTheDeadline) {
-  std::string error;
-  auto w = RotatingWriter::open(options(), kT0, error);
-  ASSERT_NE(w, nullptr) << error;
-  ASSERT_TRUE(w->tick(kT0 - 1h, error)) << error;
+  auto w = open_writer(options(), kT0);
+  ASSERT_NE(w, nullptr);
+  ASSERT_TRUE(is_ok(w->tick(kT0 - 1h)));
   EXPECT_TRUE(w->take_closed().empty());
   EXPECT_EQ(w->next_rotation(), kT0 - 1h + 1s);
-  ASSERT_TRUE(w->tick(kT0 - 1h + 1s, error)) << error;
+  ASSERT_TRUE(is_ok(w->tick(kT0 - 1h + 1s)));
   const auto closed = w->take_closed();
   ASSERT_EQ(closed.size(), 1U);
   EXPECT_EQ(closed[0].path, path(kName0));
@@ -201,10 +211,9 @@ TEST_F(RotatingWriterTest, CallbackReceivesFinishedFiles) {
   std::vector<RotatedFile> seen;
   RotateOptions o = options();
   o.on_closed = [&seen](const RotatedFile &f) { seen.push_back(f); };
-  std::string error;
-  auto w = RotatingWriter::open(o, kT0, error);
-  ASSERT_NE(w, nullptr) << error;
-  ASSERT_TRUE(w->tick(kT0 + 1s, error)) << error;
+  auto w = open_writer(o, kT0);
+  ASSERT_NE(w, nullptr);
+  ASSERT_TRUE(is_ok(w->tick(kT0 + 1s)));
   ASSERT_EQ(seen.size(), 1U);
   EXPECT_EQ(seen[0].path, path(kName0));
   EXPECT_TRUE(fs::exists(seen[0].path)); // already under its final name
@@ -213,54 +222,63 @@ TEST_F(RotatingWriterTest, CallbackReceivesFinishedFiles) {
 
 TEST_F(RotatingWriterTest, DestructorFinishesTheFile) {
   {
-    std::string error;
-    auto w = RotatingWriter::open(options(), kT0, error);
-    ASSERT_NE(w, nullptr) << error;
+    auto w = open_writer(options(), kT0);
+    ASSERT_NE(w, nullptr);
   }
   EXPECT_EQ(listing(), std::vector<std::string>{kName0});
 }
 
 TEST_F(RotatingWriterTest, WritesAfterCloseAreRefused) {
-  std::string error;
-  auto w = RotatingWriter::open(options(), kT0, error);
-  ASSERT_NE(w, nullptr) << error;
-  ASSERT_TRUE(w->close(error)) << error;
+  auto w = open_writer(options(), kT0);
+  ASSERT_NE(w, nullptr);
+  ASSERT_TRUE(is_ok(w->close()));
   const auto data = payload(10, 1);
   Frame f;
   f.data = Bytes(data);
-  EXPECT_FALSE(w->write(f, error));
-  EXPECT_NE(error.find(dir_), std::string::npos) << error;
-  EXPECT_TRUE(w->tick(kT0 + 10s, error));
+  const Status refused = w->write(f);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_NE(refused.message().find(dir_), std::string::npos) << refused.message();
+  EXPECT_TRUE(is_ok(w->tick(kT0 + 10s)));
   EXPECT_EQ(listing(), std::vector<std::string>{kName0});
 }
 
 TEST_F(RotatingWriterTest, BadDirectoriesAndOptionsAreNamedInOneLine) {
-  std::string error;
   RotateOptions o = options();
   o.directory = dir_ + "/missing";
-  EXPECT_EQ(RotatingWriter::open(o, kT0, error), nullptr);
-  EXPECT_EQ(error, dir_ + "/missing: no such directory (create it first)");
+  auto opened = RotatingWriter::open(o, kT0);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.status().code(), StatusCode::not_found);
+  EXPECT_EQ(opened.status().message(), dir_ + "/missing: no such directory (create it first)");
 
   { std::ofstream(path("plain")) << "x"; }
   o.directory = path("plain");
-  EXPECT_EQ(RotatingWriter::open(o, kT0, error), nullptr);
-  EXPECT_EQ(error, path("plain") + ": not a directory");
+  opened = RotatingWriter::open(o, kT0);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.status().code(), StatusCode::invalid_argument);
+  EXPECT_EQ(opened.status().message(), path("plain") + ": not a directory");
 
   o = options();
   o.interval = 0s;
-  EXPECT_EQ(RotatingWriter::open(o, kT0, error), nullptr);
-  EXPECT_TRUE(one_line(error)) << error;
+  opened = RotatingWriter::open(o, kT0);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.status().code(), StatusCode::invalid_argument);
+  EXPECT_TRUE(one_line(opened.status().message())) << opened.status().message();
 
   o = options();
   o.link_type = 65000; // no pcap file can carry it
-  EXPECT_EQ(RotatingWriter::open(o, kT0, error), nullptr);
-  EXPECT_TRUE(one_line(error)) << error;
-  EXPECT_NE(error.find("65000"), std::string::npos) << error;
+  opened = RotatingWriter::open(o, kT0);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.status().code(), StatusCode::unsupported);
+  EXPECT_TRUE(one_line(opened.status().message())) << opened.status().message();
+  EXPECT_NE(opened.status().message().find("65000"), std::string::npos)
+      << opened.status().message();
 
   o = options();
   o.pattern = "sub/%s.pcap";
-  EXPECT_EQ(RotatingWriter::open(o, kT0, error), nullptr);
-  EXPECT_TRUE(one_line(error)) << error;
+  opened = RotatingWriter::open(o, kT0);
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.status().code(), StatusCode::invalid_argument);
+  EXPECT_TRUE(one_line(opened.status().message())) << opened.status().message();
   EXPECT_EQ(listing(), std::vector<std::string>{"plain"});
 }
 
@@ -280,46 +298,46 @@ TEST_F(RotatingWriterTest, BadDirectoriesAndOptionsAreNamedInOneLine) {
   o.directory = dir;
   o.link_type = 1;
   o.interval = 1s;
-  std::string error;
-  auto w = RotatingWriter::open(o, kT0, error);
-  if (w == nullptr) {
-    fail(error);
+  auto opened = RotatingWriter::open(o, kT0);
+  if (!opened) {
+    fail(opened.status().message());
   }
+  const std::unique_ptr<RotatingWriter> w = std::move(opened).value();
   const std::string temp = w->current_path();
   const auto data = payload(1000, 7);
   Frame f;
   f.ts_us = 1714564800'000'000;
   f.data = Bytes(data);
   int written = 0;
-  while (w->write(f, error)) {
+  Status st;
+  while ((st = w->write(f)).ok()) {
     if (++written > 10'000) {
       fail("writes never failed");
     }
   }
-  if (error.rfind(temp + ": write failed: ", 0) != 0) {
-    fail("bad error: " + error);
+  if (st.code() != StatusCode::io_error || st.message().rfind(temp + ": write failed: ", 0) != 0) {
+    fail("bad error: " + st.message());
   }
-  if (w->write(f, error)) {
+  if (w->write(f).ok()) {
     fail("write accepted after a failure");
   }
   // The rotation keeps the damaged file (reporting the error) and starts a
   // fresh one that takes frames again.
-  if (w->tick(kT0 + 1s, error)) {
+  if (w->tick(kT0 + 1s).ok()) {
     fail("rotation did not report the write error");
   }
-  if (!w->write(f, error)) {
-    fail("no recovery: " + error);
+  if (st = w->write(f); !st) {
+    fail("no recovery: " + st.message());
   }
-  if (!w->close(error)) {
-    fail(error);
+  if (st = w->close(); !st) {
+    fail(st.message());
   }
   const auto closed = w->take_closed();
   if (closed.size() != 2 || closed[1].frames != 1) {
     fail("closed files");
   }
-  auto r = FileReader::open(closed[0].path, error);
-  if (r == nullptr) {
-    fail(error);
+  if (const auto r = FileReader::open(closed[0].path); !r) {
+    fail(r.status().message());
   }
   std::fprintf(stderr, "recovered after %d frames\n", written);
   std::_Exit(0);
@@ -333,6 +351,78 @@ TEST_F(RotatingWriterTest, WriteErrorsNameTheFileAndRotationRecovers) {
     EXPECT_NE(name[0], '.') << name;
   }
   EXPECT_EQ(listing().size(), 2U);
+}
+
+// ---- FileReader and fingerprint_file ----------------------------------------
+
+TEST_F(RotatingWriterTest, FingerprintIsEmptyForACaptureWithoutFrames) {
+  auto w = open_writer(options(), kT0);
+  ASSERT_NE(w, nullptr);
+  ASSERT_TRUE(is_ok(w->close(kT0 + 1s)));
+  const auto fp = fingerprint_file(path(kName0));
+  ASSERT_TRUE(is_ok(fp.status()));
+  EXPECT_EQ(*fp, "");
+}
+
+TEST_F(RotatingWriterTest, FingerprintDependsOnTheFirstFrameOnly) {
+  auto w = open_writer(options(), kT0);
+  ASSERT_NE(w, nullptr);
+  const auto data = payload(60, 3);
+  Frame f;
+  f.ts_us = 1714564800'000'000;
+  f.data = Bytes(data);
+  ASSERT_TRUE(is_ok(w->write(f)));
+  ASSERT_TRUE(is_ok(w->tick(kT0 + 1s)));
+  ASSERT_TRUE(is_ok(w->write(f)));
+  f.ts_us += 1;
+  ASSERT_TRUE(is_ok(w->write(f)));
+  ASSERT_TRUE(is_ok(w->close(kT0 + 2s)));
+  const auto one = fingerprint_file(path(kName0));
+  const auto two = fingerprint_file(path(kName1));
+  ASSERT_TRUE(is_ok(one.status()));
+  ASSERT_TRUE(is_ok(two.status()));
+  EXPECT_EQ(one->size(), 16U);
+  EXPECT_EQ(*one, *two);
+}
+
+TEST_F(RotatingWriterTest, UnreadableCapturesAreNamedInOneLine) {
+  { std::ofstream(path("text.pcap")) << "not a capture\n"; }
+  for (const std::string &p : {path("text.pcap"), path("missing.pcap")}) {
+    const auto opened = FileReader::open(p);
+    ASSERT_FALSE(opened.ok());
+    EXPECT_EQ(opened.status().code(), StatusCode::invalid_argument);
+    EXPECT_EQ(opened.status().message().rfind(p + ": not a readable capture file (", 0), 0U)
+        << opened.status().message();
+    EXPECT_TRUE(one_line(opened.status().message())) << opened.status().message();
+    const auto fp = fingerprint_file(p);
+    ASSERT_FALSE(fp.ok());
+    EXPECT_EQ(fp.status().message(), opened.status().message());
+  }
+}
+
+TEST_F(RotatingWriterTest, DamagedCaptureIsCorruptAndNamesTheFrame) {
+  auto w = open_writer(options(), kT0);
+  ASSERT_NE(w, nullptr);
+  const auto data = payload(60, 5);
+  Frame f;
+  f.ts_us = 1714564800'000'000;
+  f.data = Bytes(data);
+  ASSERT_TRUE(is_ok(w->write(f)));
+  ASSERT_TRUE(is_ok(w->write(f)));
+  ASSERT_TRUE(is_ok(w->close(kT0 + 1s)));
+  // Cut the second record in half.
+  fs::resize_file(path(kName0), 24U + (16U + 60U) + 30U);
+  auto opened = FileReader::open(path(kName0));
+  ASSERT_TRUE(is_ok(opened.status()));
+  const std::unique_ptr<FileReader> r = std::move(opened).value();
+  Frame out;
+  ASSERT_EQ(r->next(out), ReadStatus::frame);
+  EXPECT_TRUE(r->status().ok());
+  ASSERT_EQ(r->next(out), ReadStatus::error);
+  EXPECT_EQ(r->status().code(), StatusCode::corrupt);
+  EXPECT_EQ(r->status().message().rfind(path(kName0) + ": capture damaged after frame 1 (", 0), 0U)
+      << r->status().message();
+  EXPECT_TRUE(one_line(r->status().message())) << r->status().message();
 }
 
 } // namespace

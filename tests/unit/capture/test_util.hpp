@@ -1,5 +1,6 @@
-// Test helpers of the capture unit tests: a temporary directory per test and
-// the one-line check every error message of the library must pass.
+// Test helpers of the capture unit tests: a temporary directory per test,
+// the one-line check every error message of the library must pass, and
+// gtest's view of a ta::Status.
 #pragma once
 
 #include <stdlib.h>
@@ -9,6 +10,8 @@
 #include <system_error>
 
 #include <gtest/gtest.h>
+
+#include "ta/common/status.hpp"
 
 namespace ta::capture::test {
 
@@ -45,6 +48,14 @@ private:
 // Error messages are one line: not empty, no newline.
 inline bool one_line(const std::string &s) {
   return !s.empty() && s.find('\n') == std::string::npos;
+}
+
+// ASSERT_TRUE(is_ok(st)) fails with the Status's code and message.
+inline ::testing::AssertionResult is_ok(const Status &st) {
+  if (st.ok()) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << status_code_name(st.code()) << ": " << st.message();
 }
 
 } // namespace ta::capture::test

@@ -6,8 +6,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -477,11 +479,12 @@ TEST(Generate, JsonShape) {
 TEST(Generate, WriteCaptureReadsBackTheSameFrames) {
   const Options o = options(12'000);
   const std::string path = temp_path("roundtrip.pcap");
-  GroundTruth truth;
-  std::string error;
-  ASSERT_TRUE(ta::generate::write_capture(o, path, truth, error)) << error;
-  auto reader = ta::capture::FileReader::open(path, error);
-  ASSERT_NE(reader, nullptr) << error;
+  auto written = ta::generate::write_capture(o, path);
+  ASSERT_TRUE(written.ok()) << written.status().message();
+  const GroundTruth &truth = *written;
+  auto opened = ta::capture::FileReader::open(path);
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  std::unique_ptr<ta::capture::FileReader> reader = std::move(opened).value();
   EXPECT_EQ(reader->link_type(), 1U);
   EXPECT_EQ(reader->snaplen(), 65535U);
   Generator g(o);
@@ -490,7 +493,7 @@ TEST(Generate, WriteCaptureReadsBackTheSameFrames) {
   ta::capture::Frame read;
   std::uint64_t n = 0;
   while (g.next(ts, frame)) {
-    ASSERT_EQ(reader->next(read), ta::capture::ReadStatus::frame) << reader->error();
+    ASSERT_EQ(reader->next(read), ta::capture::ReadStatus::frame) << reader->status().message();
     ASSERT_EQ(read.ts_us, ts);
     ASSERT_EQ(read.wire_length, frame.size());
     ASSERT_TRUE(std::equal(frame.begin(), frame.end(), read.data.begin(), read.data.end()));
@@ -501,6 +504,15 @@ TEST(Generate, WriteCaptureReadsBackTheSameFrames) {
   expect_same(g.truth(), truth);
   reader.reset();
   std::filesystem::remove(path);
+}
+
+TEST(Generate, WriteCaptureNamesAFileItCannotWrite) {
+  const std::string path = temp_path("no-such-dir") + "/out.pcap";
+  const auto written = ta::generate::write_capture(options(10), path);
+  ASSERT_FALSE(written.ok());
+  EXPECT_EQ(written.status().code(), ta::StatusCode::io_error);
+  EXPECT_EQ(written.status().message().rfind(path + ": cannot write (", 0), 0U)
+      << written.status().message();
 }
 
 std::string run(const std::string &command) {
@@ -525,9 +537,8 @@ TEST(Generate, TsharkFindsNothingMalformed) {
     GTEST_SKIP() << "tshark not installed";
   }
   const std::string path = temp_path("tshark.pcap");
-  GroundTruth truth;
-  std::string error;
-  ASSERT_TRUE(ta::generate::write_capture(options(20'000), path, truth, error)) << error;
+  const auto written = ta::generate::write_capture(options(20'000), path);
+  ASSERT_TRUE(written.ok()) << written.status().message();
   const std::string bad =
       run("tshark -n -r '" + path +
           "' -o ip.check_checksum:TRUE -o udp.check_checksum:TRUE -o tcp.check_checksum:TRUE"

@@ -56,10 +56,9 @@ inline generate::GroundTruth write_capture(const std::string &path, std::uint64_
   opt.packets = packets;
   opt.endpoints = 10;
   opt.seed = seed;
-  generate::GroundTruth truth;
-  std::string error;
-  EXPECT_TRUE(generate::write_capture(opt, path, truth, error)) << error;
-  return truth;
+  auto written = generate::write_capture(opt, path);
+  EXPECT_TRUE(written.ok()) << written.status().message();
+  return written.ok() ? std::move(written).value() : generate::GroundTruth{};
 }
 
 // The first `bytes` bytes of `from` (a capture cut mid-frame, as a writer

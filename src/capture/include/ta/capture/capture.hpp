@@ -25,10 +25,9 @@ enum class ReadStatus : std::uint8_t { frame, end, error };
 // Reads pcap and pcapng files (whatever libpcap reads).
 class FileReader {
 public:
-  // nullptr and a one-line `error` naming the file when it cannot be opened
-  // or is not a capture.
-  [[nodiscard]] static std::unique_ptr<FileReader> open(const std::string &path,
-                                                        std::string &error);
+  // Fails with invalid_argument when the file cannot be opened or is not a
+  // capture; the one-line message names the file.
+  [[nodiscard]] static Result<std::unique_ptr<FileReader>> open(const std::string &path);
   ~FileReader();
   FileReader(const FileReader &) = delete;
   FileReader &operator=(const FileReader &) = delete;
@@ -37,10 +36,11 @@ public:
   [[nodiscard]] std::uint32_t link_type() const noexcept;
   [[nodiscard]] std::uint32_t snaplen() const noexcept;
 
-  // Next frame. On `error` (a truncated or corrupt file), error() names the
-  // file, the frame number and the byte offset; frames before it were good.
+  // Next frame. On `error` (a truncated or corrupt file), status() is
+  // corrupt and names the file, the frame number and the byte offset; frames
+  // before it were good. status() is ok until then.
   [[nodiscard]] ReadStatus next(Frame &out) noexcept;
-  [[nodiscard]] const std::string &error() const noexcept { return error_; }
+  [[nodiscard]] const Status &status() const noexcept { return status_; }
   [[nodiscard]] std::uint64_t frames_read() const noexcept { return frames_; }
 
 private:
@@ -48,7 +48,7 @@ private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::string path_;
-  std::string error_;
+  Status status_;
   std::uint64_t frames_ = 0;
 };
 
@@ -82,8 +82,8 @@ private:
 // grows, and the ledger resumes it where the last ingest stopped. Two
 // captures that begin with the same frame at the same microsecond are taken
 // for the same capture.
-// Returns "" with `error` empty when the capture has no frame yet, and ""
-// with `error` set when it cannot be read.
-[[nodiscard]] std::string fingerprint_file(const std::string &path, std::string &error);
+// An empty string (ok) when the capture has no frame yet; FileReader's
+// failures (invalid_argument, corrupt) when it cannot be read.
+[[nodiscard]] Result<std::string> fingerprint_file(const std::string &path);
 
 } // namespace ta::capture

@@ -4,8 +4,8 @@
 // caller's own timers (rotation, store flushes) without blocking.
 //
 // Contract: nothing here throws; failures are a one-line message that names
-// the interface and says what to do, returned as a Status (check_filter) or
-// beside `false`/nullptr/-1.
+// the interface and says what to do, returned as a Status (open,
+// check_filter, drop_privileges) or beside -1 (poll_once, error()).
 // A LiveCapture is used by one thread, except wake(), which any thread or a
 // signal handler may call.
 #pragma once
@@ -69,11 +69,13 @@ public:
   // flooded interface cannot starve the others or the caller's timers.
   static constexpr int kMaxFramesPerDispatch = 4096;
 
-  // Opens every interface in options.interfaces (all or nothing). nullptr
-  // and a one-line `error` naming the interface on failure. Non-fatal
-  // libpcap warnings are kept in warnings().
-  [[nodiscard]] static std::unique_ptr<LiveCapture> open(const LiveOptions &options,
-                                                         std::string &error);
+  // Opens every interface in options.interfaces (all or nothing). On failure
+  // a one-line message naming the interface: invalid_argument (no or an
+  // empty interface name, a bad filter), not_found (no such interface),
+  // permission_denied, unavailable (interface down), unsupported (monitor
+  // mode, timestamps, polling) or io_error. Non-fatal libpcap warnings are
+  // kept in warnings().
+  [[nodiscard]] static Result<std::unique_ptr<LiveCapture>> open(const LiveOptions &options);
 
   // The capture filter for a list of ports: `port P1 or port P2 ... or
   // port 53` (DNS, UDP and TCP, is always in), "" (everything) with no
@@ -142,9 +144,10 @@ private:
 // once the captures are open: their sockets stay usable, no new one can be
 // opened. Run as root it verifies that root cannot be regained. Run without
 // root (file capabilities, e.g. setcap) it can only stay the same user: it
-// then clears every capability instead. false and a one-line `error` when
-// the user is unknown or the switch did not fully happen (the caller should
-// exit: it may still be privileged).
-[[nodiscard]] bool drop_privileges(const std::string &user, std::string &error);
+// then clears every capability instead. Not ok, with a one-line message, when
+// the user is unknown (not_found; invalid_argument for an empty name or root)
+// or the switch did not fully happen (permission_denied, failed): the caller
+// should exit, it may still be privileged.
+[[nodiscard]] Status drop_privileges(const std::string &user);
 
 } // namespace ta::capture

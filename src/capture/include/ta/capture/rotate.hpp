@@ -18,7 +18,7 @@
 //   tick() was not called are skipped, not turned into empty files. If the
 //   clock steps back before the current file's start, the deadline is
 //   re-anchored to now + interval.
-// - Nothing throws. Failures return false with a one-line message naming
+// - Nothing throws. Failures return a Status with a one-line message naming
 //   the path. After a write error (disk full) frames for the current file
 //   are refused until the next rotation, which keeps what was written and
 //   tries a fresh file.
@@ -60,28 +60,33 @@ class RotatingWriter {
 public:
   using Clock = std::chrono::system_clock;
 
-  // Checks the directory and starts the first file at `now`. nullptr and a
-  // one-line `error` naming the path on failure.
-  [[nodiscard]] static std::unique_ptr<RotatingWriter>
-  open(const RotateOptions &options, Clock::time_point now, std::string &error);
+  // Checks the directory and starts the first file at `now`. Fails with
+  // invalid_argument (interval, pattern, not a directory), not_found (no such
+  // directory), permission_denied, unsupported (link type) or io_error; the
+  // one-line message names the path.
+  [[nodiscard]] static Result<std::unique_ptr<RotatingWriter>> open(const RotateOptions &options,
+                                                                    Clock::time_point now);
   // Finishes the current file (errors are lost: call close() to see them).
   ~RotatingWriter();
   RotatingWriter(const RotatingWriter &) = delete;
   RotatingWriter &operator=(const RotatingWriter &) = delete;
 
   // Appends a frame (Frame::wire_length 0 means the captured length) to the
-  // current file. false and `error` when it could not be written.
-  [[nodiscard]] bool write(const Frame &frame, std::string &error) noexcept;
+  // current file. io_error when it could not be written, unavailable while no
+  // file is open (starting one failed), failed after close(). Does not
+  // allocate when it succeeds.
+  [[nodiscard]] Status write(const Frame &frame) noexcept;
 
   // Rotates when `now` has reached the current file's deadline: finishes the
-  // current file and starts the next one at `now`. false and `error` when
-  // finishing or starting failed; a file that could not be started is tried
-  // again at the next deadline (frames are refused in between).
-  [[nodiscard]] bool tick(Clock::time_point now, std::string &error) noexcept;
+  // current file and starts the next one at `now`. Not ok when finishing or
+  // starting failed (both messages, "; "-joined, when both did); a file that
+  // could not be started is tried again at the next deadline (frames are
+  // refused in between).
+  [[nodiscard]] Status tick(Clock::time_point now) noexcept;
 
   // Finishes the current file and starts none; later writes are refused.
   // `now` is recorded as the file's end (defaults to the system clock).
-  [[nodiscard]] bool close(std::string &error, Clock::time_point now = Clock::now()) noexcept;
+  [[nodiscard]] Status close(Clock::time_point now = Clock::now()) noexcept;
 
   // Temporary path of the file being written; empty when none is open.
   [[nodiscard]] const std::string &current_path() const noexcept;

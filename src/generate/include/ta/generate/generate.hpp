@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ta/common/byte_cursor.hpp"
+#include "ta/common/status.hpp"
 #include "ta/common/time.hpp"
 
 namespace ta::generate {
@@ -77,9 +78,10 @@ private:
   std::unique_ptr<Impl> impl_;
 };
 
-// Writes the whole capture as classic pcap (LINKTYPE_ETHERNET).
-[[nodiscard]] bool write_capture(const Options &options, const std::string &path,
-                                 GroundTruth &truth, std::string &error);
+// Writes the whole capture as classic pcap (LINKTYPE_ETHERNET) and returns
+// its truth. Fails with capture::PcapWriter's status (io_error: the file
+// cannot be written; the message names the path).
+[[nodiscard]] Result<GroundTruth> write_capture(const Options &options, const std::string &path);
 
 // The ground truth as JSON: {"frames": N, "endpoints": [{endpoint, packets,
 // bytes, first_seen, last_seen, addresses}], "addresses": [{address, name}]},
