@@ -18,35 +18,34 @@ void add_query(CLI::App &app, QueryArgs &args, CLI::App *&endpoints, CLI::App *&
   q->require_subcommand(1);
   auto fmt_check = CLI::IsMember({"table", "json", "csv"});
 
-  endpoints = q->add_subcommand("endpoints", "Per-endpoint packets, bytes, first/last seen");
-  endpoints->add_option("--store", args.store, "sqlite:PATH, a bare PATH, or cassandra://...")
-      ->capture_default_str();
-  add_cassandra_options(endpoints, args.cassandra, false);
+  // Every query subcommand reads a store and prints in one of three formats.
+  auto add_subquery = [&](const char *name, const char *what) {
+    CLI::App *sub = q->add_subcommand(name, what);
+    sub->add_option("--store", args.store, "sqlite:PATH, a bare PATH, or cassandra://...")
+        ->capture_default_str();
+    add_cassandra_options(sub, args.cassandra, false);
+    return sub;
+  };
+  auto add_format = [&](CLI::App *sub) {
+    sub->add_option("--format", args.format, "table, json or csv")
+        ->check(fmt_check)
+        ->capture_default_str();
+  };
+
+  endpoints = add_subquery("endpoints", "Per-endpoint packets, bytes, first/last seen");
   endpoints->add_option("--since", args.since, "From this time (RFC 3339, date, or epoch seconds)");
   endpoints->add_option("--until", args.until, "Before this time (exclusive)");
-  endpoints->add_option("--format", args.format, "table, json or csv")
-      ->check(fmt_check)
-      ->capture_default_str();
+  add_format(endpoints);
 
-  packets = q->add_subcommand("packets", "Packet records of one endpoint, most recent first");
-  packets->add_option("--store", args.store, "sqlite:PATH, a bare PATH, or cassandra://...")
-      ->capture_default_str();
-  add_cassandra_options(packets, args.cassandra, false);
+  packets = add_subquery("packets", "Packet records of one endpoint, most recent first");
   packets->add_option("--endpoint", args.endpoint, "Endpoint name (\"\" for unresolved)")
       ->required();
   packets->add_option("--limit", args.limit, "At most this many rows (0: all)")
       ->capture_default_str();
-  packets->add_option("--format", args.format, "table, json or csv")
-      ->check(fmt_check)
-      ->capture_default_str();
+  add_format(packets);
 
-  addresses = q->add_subcommand("addresses", "The learnt address -> hostname table");
-  addresses->add_option("--store", args.store, "sqlite:PATH, a bare PATH, or cassandra://...")
-      ->capture_default_str();
-  add_cassandra_options(addresses, args.cassandra, false);
-  addresses->add_option("--format", args.format, "table, json or csv")
-      ->check(fmt_check)
-      ->capture_default_str();
+  addresses = add_subquery("addresses", "The learnt address -> hostname table");
+  add_format(addresses);
 }
 
 namespace {

@@ -196,10 +196,7 @@ Status Engine::drain() {
   }
   // A backend with a spool (Cassandra) has the records durably; wait for
   // them to reach the database too, so a finished command means stored.
-  if (const Status st = store_->settle(spool_wait_); !st) {
-    return st;
-  }
-  return {};
+  return store_->settle(spool_wait_);
 }
 
 } // namespace ta::ingest
