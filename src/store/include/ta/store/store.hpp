@@ -19,6 +19,7 @@
 // batch, inside the same atomic write.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -38,14 +39,69 @@ namespace ta::store {
 // Errors from a backend: one line, names what failed. Backends never throw.
 using Status = ta::Status;
 
+// Where an endpoint's name came from (flow naming, README "What is
+// counted"). Values are stored: append only. Names: name_source_name().
+enum class NameSource : std::uint8_t { none = 0, sni = 1, quic = 2, http = 3, dns = 4, count_ };
+[[nodiscard]] constexpr std::string_view name_source_name(NameSource s) noexcept {
+  switch (s) {
+  case NameSource::none:
+    return "none";
+  case NameSource::sni:
+    return "sni";
+  case NameSource::quic:
+    return "quic";
+  case NameSource::http:
+    return "http";
+  case NameSource::dns:
+    return "dns";
+  case NameSource::count_:
+    break;
+  }
+  return "none";
+}
+
+// Client -> endpoint is `sent` (the only direction DNS-only naming counts);
+// endpoint -> client is `received`. Values are stored: append only.
+enum class Direction : std::uint8_t { sent = 0, received = 1 };
+
+inline constexpr std::uint32_t kNoFlow = 0xFFFFFFFFU;
+
 struct PacketRecord {
   TimeUs ts_us = 0;
   std::uint64_t frame = 0; // 0-based frame index within the source
+  // The endpoint's end of the packet: the destination of a sent packet, the
+  // source of a received one.
   IpAddress dst;
   std::uint16_t dst_port = 0; // 0 when the packet has no ports (ICMP, later fragments)
   std::uint8_t protocol = 0;
   std::uint32_t bytes = 0;
   std::uint32_t endpoint = 0; // index into Batch::endpoints
+  Direction direction = Direction::sent;
+  NameSource source = NameSource::none;
+  std::uint32_t flow = kNoFlow; // index into Batch::flows; kNoFlow for per-packet naming
+};
+
+// What a batch adds to one flow. A flow's identity is the source and frame
+// index of its first packet (origin_source, first_frame): stable across
+// re-reads, so a backend can key it. The same flow appears in every batch
+// that carries packets of it; its counters here are for this batch only
+// (backends add them up), its name and ends are the flow's for life.
+struct FlowRecord {
+  std::int64_t origin_source = 0;
+  std::uint64_t first_frame = 0;
+  std::uint8_t protocol = 0;
+  IpAddress client;
+  std::uint16_t client_port = 0;
+  IpAddress endpoint_address;
+  std::uint16_t endpoint_port = 0;
+  std::uint32_t name = 0; // index into Batch::endpoints
+  NameSource source = NameSource::none;
+  std::uint64_t sent_packets = 0;
+  std::uint64_t sent_bytes = 0;
+  std::uint64_t received_packets = 0;
+  std::uint64_t received_bytes = 0;
+  TimeUs first_seen = 0; // of this batch's packets of the flow
+  TimeUs last_seen = 0;
 };
 
 struct LearntAddress {
@@ -70,7 +126,10 @@ struct Batch {
   // Batch-local names: "" is the unresolved endpoint. Records and learnt
   // addresses refer to names by index.
   std::vector<std::string> endpoints;
+  // Sent and received packets; backends keep rows of sent packets only and
+  // roll both directions up per endpoint and second.
   std::vector<PacketRecord> packets;
+  std::vector<FlowRecord> flows;
   std::vector<LearntAddress> learnt;
   // Hosts that became local in this batch (they received a DNS response):
   // persisted so a restart still knows which traffic is outbound.
@@ -81,6 +140,7 @@ struct Batch {
   void clear() {
     endpoints.clear();
     packets.clear();
+    flows.clear();
     learnt.clear();
     local_hosts.clear();
     frames_through = 0;
@@ -95,8 +155,12 @@ struct TimeRange {
 
 struct EndpointSummary {
   std::string endpoint;
-  std::uint64_t packets = 0;
-  std::uint64_t bytes = 0;
+  std::uint64_t packets = 0; // sent
+  std::uint64_t bytes = 0;   // sent
+  std::uint64_t received_packets = 0;
+  std::uint64_t received_bytes = 0;
+  // Packets (both directions) by the source that named them, by NameSource.
+  std::array<std::uint64_t, static_cast<std::size_t>(NameSource::count_)> names{};
   TimeUs first_seen = 0;
   TimeUs last_seen = 0;
   std::vector<std::string> addresses; // sorted, canonical text
