@@ -9,6 +9,8 @@
 namespace ta::dns {
 namespace {
 
+using test::ip;
+
 TEST(ClientTable, LatestAnswerToEachClientWins) {
   ClientTable t(16);
   const IpAddress c1 = ip("10.0.0.2");
