@@ -1,0 +1,65 @@
+// The per-flow path must not allocate: parse_client_hello never, and a
+// ClientHelloAssembler only in its constructor (reset() keeps the buffer).
+// Counts calls to the (replaced, binary-wide) global operator new.
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include <gtest/gtest.h>
+
+#include "ta/tls/tls.hpp"
+
+#include "test_util.hpp"
+
+namespace {
+std::atomic<std::size_t> g_news{0};
+} // namespace
+
+void *operator new(std::size_t n) {
+  g_news.fetch_add(1, std::memory_order_relaxed);
+  if (void *p = std::malloc(n == 0 ? 1 : n)) {
+    return p;
+  }
+  throw std::bad_alloc();
+}
+void *operator new[](std::size_t n) {
+  return ::operator new(n);
+}
+void operator delete(void *p) noexcept {
+  std::free(p);
+}
+void operator delete[](void *p) noexcept {
+  std::free(p);
+}
+void operator delete(void *p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void *p, std::size_t) noexcept {
+  std::free(p);
+}
+
+namespace ta::tls {
+namespace {
+
+std::size_t news() {
+  return g_news.load(std::memory_order_relaxed);
+}
+
+TEST(NoAllocation, ParseAndAssemble) {
+  const test::Buf rec = test::hex(test::kChromeRecord);
+  const test::Buf msg = test::strip_record(rec);
+  ClientHelloAssembler a;
+  const std::size_t before = news();
+  ASSERT_EQ(parse_client_hello(msg).status, ClientHelloStatus::ok);
+  for (int round = 0; round < 3; ++round) {
+    a.reset();
+    for (std::size_t i = 0; i < rec.size(); i += 100) {
+      a.feed(Bytes(rec).subspan(i, std::min<std::size_t>(100, rec.size() - i)));
+    }
+    ASSERT_EQ(a.result().status, ClientHelloStatus::ok);
+  }
+  EXPECT_EQ(news(), before);
+}
+
+} // namespace
+} // namespace ta::tls
