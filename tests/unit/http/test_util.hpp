@@ -1,0 +1,102 @@
+// Test helpers of the http unit tests: hex fixtures of real requests (each
+// comment names the capture, the frame and the tshark field its expected
+// host comes from) and byte conversions.
+#pragma once
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ta/common/byte_cursor.hpp"
+
+namespace ta::http::test {
+
+using Buf = std::vector<std::byte>;
+
+// "1234ab" -> bytes.
+inline Buf hex(std::string_view text) {
+  Buf out;
+  int hi = -1;
+  for (const char ch : text) {
+    int v = -1;
+    if (ch >= '0' && ch <= '9') {
+      v = ch - '0';
+    } else if (ch >= 'a' && ch <= 'f') {
+      v = ch - 'a' + 10;
+    } else if (ch >= 'A' && ch <= 'F') {
+      v = ch - 'A' + 10;
+    } else {
+      throw std::invalid_argument("bad hex");
+    }
+    if (hi < 0) {
+      hi = v;
+    } else {
+      out.push_back(static_cast<std::byte>((hi << 4) | v));
+      hi = -1;
+    }
+  }
+  if (hi >= 0) {
+    throw std::invalid_argument("odd hex");
+  }
+  return out;
+}
+
+inline Buf bytes(std::string_view text) {
+  Buf out;
+  for (const char ch : text) {
+    out.push_back(static_cast<std::byte>(ch));
+  }
+  return out;
+}
+
+inline std::string text(Bytes b) {
+  std::string out;
+  for (const std::byte x : b) {
+    out.push_back(static_cast<char>(x));
+  }
+  return out;
+}
+
+// chrissanders_http_espn.pcapng frame 6 (tcp.payload, 379 bytes: GET / HTTP/1.1).
+// http.host: www.espn.com
+inline constexpr std::string_view kEspnGet =
+    "474554202f20485454502f312e310d0a486f73743a207777772e6573706e2e636f6d0d0a557365722d4167656e74"
+    "3a204d6f7a696c6c612f352e3020285831313b20553b204c696e757820693638363b20656e2d55533b2072763a31"
+    "2e392e312e3829204765636b6f2f3230313030323134205562756e74752f392e313020286b61726d696329204669"
+    "7265666f782f332e352e380d0a4163636570743a20746578742f68746d6c2c6170706c69636174696f6e2f786874"
+    "6d6c2b786d6c2c6170706c69636174696f6e2f786d6c3b713d302e392c2a2f2a3b713d302e380d0a416363657074"
+    "2d4c616e67756167653a20656e2d75732c656e3b713d302e350d0a4163636570742d456e636f64696e673a20677a"
+    "69702c6465666c6174650d0a4163636570742d436861727365743a2049534f2d383835392d312c7574662d383b71"
+    "3d302e372c2a3b713d302e370d0a4b6565702d416c6976653a203330300d0a436f6e6e656374696f6e3a206b6565"
+    "702d616c6976650d0a0d0a";
+
+// chrissanders_http_espn.pcapng frame 41 (tcp.payload, 622 bytes; a 265-byte
+// request-target). http.host: a.espncdn.com
+inline constexpr std::string_view kEspnLongTarget =
+    "474554202f636f6d62696e65722f633f763d323031303033323431363332266373733d626173652e323031303033"
+    "3234313633322e6373732c6d6f64756c65732e3230313030333234313633332e6373732c6d6f64756c65732f696e"
+    "73696465725f656e68616e6365642e3230303931303133313833312e6373732c6d6f64756c65732f6d656d5f6573"
+    "706e3336302e3230303931303133313833312e6373732c736e5f69636f6e5f7370726974652e3230303930373135"
+    "303935352e6373732c6d61737465725f7370726974652e3230303930373233313731382e6373732c2f6573706e2f"
+    "6573706e2f7374796c65732f66726f6e74706167655f73636f7265626f61726420485454502f312e310d0a486f73"
+    "743a20612e6573706e63646e2e636f6d0d0a557365722d4167656e743a204d6f7a696c6c612f352e302028583131"
+    "3b20553b204c696e757820693638363b20656e2d55533b2072763a312e392e312e3829204765636b6f2f32303130"
+    "30323134205562756e74752f392e313020286b61726d6963292046697265666f782f332e352e380d0a4163636570"
+    "743a20746578742f6373732c2a2f2a3b713d302e310d0a4163636570742d4c616e67756167653a20656e2d75732c"
+    "656e3b713d302e350d0a4163636570742d456e636f64696e673a20677a69702c6465666c6174650d0a4163636570"
+    "742d436861727365743a2049534f2d383835392d312c7574662d383b713d302e372c2a3b713d302e370d0a4b6565"
+    "702d416c6976653a203330300d0a436f6e6e656374696f6e3a206b6565702d616c6976650d0a526566657265723a"
+    "20687474703a2f2f6573706e2e676f2e636f6d2f0d0a0d0a";
+
+// ndpi_http_connect.pcap frame 4 (tcp.payload, 203 bytes: CONNECT apache.org:443,
+// Host the fifth header). http.host: apache.org:443
+inline constexpr std::string_view kConnect =
+    "434f4e4e454354206170616368652e6f72673a34343320485454502f312e310d0a557365722d4167656e743a204d"
+    "6f7a696c6c612f352e30202857696e646f7773204e542031302e303b2057696e36343b207836343b2072763a3932"
+    "2e3029204765636b6f2f32303130303130312046697265666f782f39322e300d0a50726f78792d436f6e6e656374"
+    "696f6e3a206b6565702d616c6976650d0a436f6e6e656374696f6e3a206b6565702d616c6976650d0a486f73743a"
+    "206170616368652e6f72673a3434330d0a0d0a";
+
+} // namespace ta::http::test
