@@ -123,8 +123,8 @@ TEST(ParseClientHello, FirstHostNameWins) {
   for (int i = 0; i < 100; ++i) {
     hundred.emplace_back(0, "n" + std::to_string(i) + ".example");
   }
-  const ClientHelloResult res =
-      parse_client_hello(test::client_hello({test::extension(0, test::server_name_data(hundred))}));
+  const Buf msg = test::client_hello({test::extension(0, test::server_name_data(hundred))});
+  const ClientHelloResult res = parse_client_hello(msg);
   ASSERT_EQ(res.status, S::ok);
   EXPECT_EQ(text(res.server_name), "n0.example");
 }
@@ -138,7 +138,8 @@ TEST(ParseClientHello, RepeatedServerNameExtensionIsRefused) {
 TEST(ParseClientHello, NamesAreRawBytes) {
   // Upper case, a NUL, a byte >= 0x80, a space and a trailing dot: all kept.
   const std::string raw("Ex\x00mple\xff x.COM.", 15);
-  const ClientHelloResult res = parse_client_hello(test::client_hello({test::sni_extension(raw)}));
+  const Buf msg = test::client_hello({test::sni_extension(raw)});
+  const ClientHelloResult res = parse_client_hello(msg);
   ASSERT_EQ(res.status, S::ok);
   EXPECT_EQ(text(res.server_name), raw);
 }
@@ -146,8 +147,8 @@ TEST(ParseClientHello, NamesAreRawBytes) {
 TEST(ParseClientHello, LongNames) {
   // A 10000-byte name fits the 16 KiB bound and comes back whole.
   const std::string long_name(10000, 'a');
-  const ClientHelloResult res =
-      parse_client_hello(test::client_hello({test::sni_extension(long_name)}));
+  const Buf long_msg = test::client_hello({test::sni_extension(long_name)});
+  const ClientHelloResult res = parse_client_hello(long_msg);
   ASSERT_EQ(res.status, S::ok);
   EXPECT_EQ(res.server_name.size(), long_name.size());
   // A server_name extension of 65535 bytes makes the message too large,
