@@ -86,6 +86,11 @@ HostResult strip_port(Bytes value) {
       return {S::malformed, {}};
     }
     host_end = static_cast<std::size_t>(rb - value.begin()) + 1;
+  } else if (std::count(value.begin(), value.end(), std::byte{':'}) > 1) {
+    // An IPv6 address without its brackets (RFC 3986 §3.2.2 requires them;
+    // some clients omit them): no port can be told apart, the whole value is
+    // the host.
+    return {S::ok, value};
   } else {
     const auto colon = std::find(value.begin(), value.end(), std::byte{':'});
     host_end = static_cast<std::size_t>(colon - value.begin());

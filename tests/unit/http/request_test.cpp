@@ -105,7 +105,10 @@ TEST(ParseRequestHost, PortStripped) {
   EXPECT_EQ(host("GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n"), "[::1]");
   EXPECT_EQ(host("GET / HTTP/1.1\r\nHost: [2001:db8::1]\r\n\r\n"), "[2001:db8::1]");
   EXPECT_EQ(status("GET / HTTP/1.1\r\nHost: h.example:80a\r\n\r\n"), S::malformed);
-  EXPECT_EQ(status("GET / HTTP/1.1\r\nHost: h:1:2\r\n\r\n"), S::malformed);
+  // An unbracketed IPv6 address (invalid, but sent: this repository's own
+  // generator wrote one into tests/data/generated_small.pcap, frame 4414,
+  // http.host 2001:db8:ffff::2a) is taken whole.
+  EXPECT_EQ(host("GET / HTTP/1.1\r\nHost: 2001:db8:ffff::2a\r\n\r\n"), "2001:db8:ffff::2a");
   EXPECT_EQ(status("GET / HTTP/1.1\r\nHost: [::1\r\n\r\n"), S::malformed);
   EXPECT_EQ(status("GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n"), S::malformed);
   EXPECT_EQ(status("GET / HTTP/1.1\r\nHost: :80\r\n\r\n"), S::malformed);

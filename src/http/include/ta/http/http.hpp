@@ -35,7 +35,9 @@ enum class HostStatus : std::uint8_t {
 struct HostResult {
   HostStatus status = HostStatus::need_more;
   // The raw host bytes (not normalised: see ta/common/hostname.hpp); an IPv6
-  // literal keeps its brackets. Empty unless status is ok.
+  // literal keeps its brackets; a value with two or more colons and no
+  // brackets (an IPv6 address sent unbracketed) is taken whole. Empty unless
+  // status is ok.
   Bytes host{};
 };
 
