@@ -1,0 +1,174 @@
+// Initial keys (RFC 9001 §5.2, RFC 9369 §3.3) and the two primitives that
+// use them: header protection (RFC 9001 §5.4) and the AEAD (§5.3).
+//
+// HKDF (RFC 5869) with SHA-256 is built on HMAC-SHA256:
+//   HKDF-Extract(salt, ikm) = HMAC(salt, ikm)
+//   HKDF-Expand(prk, info, L) = T(1) | T(2) ..., T(1) = HMAC(prk, info | 0x01);
+//   every output here is at most 32 bytes, so T(1) truncated suffices.
+// HKDF-Expand-Label (RFC 8446 §7.1) puts this HkdfLabel in `info`:
+//   uint16 length = L;
+//   opaque label<7..255> = "tls13 " + Label;
+//   opaque context<0..255> = "" (one zero length byte).
+#include "initial_keys.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <string_view>
+
+#include <openssl/hmac.h>
+
+namespace ta::quic {
+namespace {
+
+// RFC 9001 §5.2.
+constexpr std::array<std::uint8_t, 20> kSaltV1 = {0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34,
+                                                  0xb3, 0x4d, 0x17, 0x9a, 0xe6, 0xa4, 0xc8,
+                                                  0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a};
+// RFC 9369 §3.3.1.
+constexpr std::array<std::uint8_t, 20> kSaltV2 = {0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6,
+                                                  0xdb, 0x81, 0x93, 0x81, 0xbe, 0x6e, 0x26,
+                                                  0x9d, 0xcb, 0xf9, 0xbd, 0x2e, 0xd9};
+
+constexpr std::size_t kSecretLength = 32; // SHA-256
+
+using Secret = std::array<unsigned char, kSecretLength>;
+
+bool hkdf_extract(const std::uint8_t *salt, std::size_t salt_length, Bytes ikm,
+                  Secret &prk) noexcept {
+  unsigned int length = 0;
+  const auto *in = reinterpret_cast<const unsigned char *>(ikm.data());
+  return HMAC(EVP_sha256(), salt, static_cast<int>(salt_length), in, ikm.size(), prk.data(),
+              &length) != nullptr &&
+         length == kSecretLength;
+}
+
+bool hkdf_expand_label(const Secret &secret, std::string_view label, unsigned char *out,
+                       std::size_t out_length) noexcept {
+  constexpr std::string_view kPrefix = "tls13 ";
+  // 2 (length) + 1 (label length) + at most 6 + 10 ("quicv2 key") + 1 (context) + 1 (counter)
+  std::array<unsigned char, 64> info{};
+  const std::size_t label_length = kPrefix.size() + label.size();
+  if (out_length > kSecretLength || 3 + label_length + 2 > info.size()) {
+    return false;
+  }
+  std::size_t n = 0;
+  info[n++] = static_cast<unsigned char>(out_length >> 8U);
+  info[n++] = static_cast<unsigned char>(out_length & 0xFFU);
+  info[n++] = static_cast<unsigned char>(label_length);
+  std::memcpy(&info[n], kPrefix.data(), kPrefix.size());
+  n += kPrefix.size();
+  std::memcpy(&info[n], label.data(), label.size());
+  n += label.size();
+  info[n++] = 0; // empty context
+  info[n++] = 1; // HKDF-Expand counter for T(1)
+  Secret t{};
+  unsigned int length = 0;
+  if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), info.data(), n, t.data(),
+           &length) == nullptr ||
+      length != kSecretLength) {
+    return false;
+  }
+  std::memcpy(out, t.data(), out_length);
+  return true;
+}
+
+} // namespace
+
+bool derive_client_initial_keys(Version version, Bytes dcid, InitialKeys &out) noexcept {
+  const bool v2 = version == Version::v2;
+  const auto &salt = v2 ? kSaltV2 : kSaltV1;
+  Secret initial{};
+  Secret client{};
+  if (!hkdf_extract(salt.data(), salt.size(), dcid, initial) ||
+      !hkdf_expand_label(initial, "client in", client.data(), client.size())) {
+    return false;
+  }
+  auto *key = reinterpret_cast<unsigned char *>(out.key.data());
+  auto *iv = reinterpret_cast<unsigned char *>(out.iv.data());
+  auto *hp = reinterpret_cast<unsigned char *>(out.hp.data());
+  return hkdf_expand_label(client, v2 ? "quicv2 key" : "quic key", key, out.key.size()) &&
+         hkdf_expand_label(client, v2 ? "quicv2 iv" : "quic iv", iv, out.iv.size()) &&
+         hkdf_expand_label(client, v2 ? "quicv2 hp" : "quic hp", hp, out.hp.size());
+}
+
+namespace detail {
+
+PacketKeys::PacketKeys() noexcept
+    : hp_ctx_(EVP_CIPHER_CTX_new()), aead_ctx_(EVP_CIPHER_CTX_new()) {}
+
+PacketKeys::~PacketKeys() {
+  EVP_CIPHER_CTX_free(hp_ctx_);
+  EVP_CIPHER_CTX_free(aead_ctx_);
+}
+
+bool PacketKeys::load(Version version, Bytes dcid) noexcept {
+  loaded_ = false;
+  fell_back = false;
+  if (hp_ctx_ == nullptr || aead_ctx_ == nullptr || dcid.size() > dcid_.size()) {
+    return false;
+  }
+  InitialKeys keys;
+  if (!derive_client_initial_keys(version, dcid, keys)) {
+    return false;
+  }
+  const auto *key = reinterpret_cast<const unsigned char *>(keys.key.data());
+  const auto *hp = reinterpret_cast<const unsigned char *>(keys.hp.data());
+  if (EVP_EncryptInit_ex(hp_ctx_, EVP_aes_128_ecb(), nullptr, hp, nullptr) != 1 ||
+      EVP_CIPHER_CTX_set_padding(hp_ctx_, 0) != 1 ||
+      EVP_DecryptInit_ex(aead_ctx_, EVP_aes_128_gcm(), nullptr, key, nullptr) != 1) {
+    return false;
+  }
+  iv_ = keys.iv;
+  std::copy(dcid.begin(), dcid.end(), dcid_.begin());
+  dcid_length_ = dcid.size();
+  version_ = version;
+  loaded_ = true;
+  return true;
+}
+
+bool PacketKeys::matches(Version version, Bytes dcid) const noexcept {
+  return loaded_ && version == version_ && dcid.size() == dcid_length_ &&
+         std::equal(dcid.begin(), dcid.end(), dcid_.begin());
+}
+
+bool PacketKeys::same_dcid(const PacketKeys &other) const noexcept {
+  return dcid_length_ == other.dcid_length_ &&
+         std::equal(dcid_.begin(), dcid_.begin() + static_cast<std::ptrdiff_t>(dcid_length_),
+                    other.dcid_.begin());
+}
+
+bool PacketKeys::header_mask(const std::byte *sample,
+                             std::array<std::byte, kSampleLength> &mask) noexcept {
+  int length = 0;
+  return EVP_EncryptUpdate(hp_ctx_, reinterpret_cast<unsigned char *>(mask.data()), &length,
+                           reinterpret_cast<const unsigned char *>(sample),
+                           static_cast<int>(kSampleLength)) == 1 &&
+         length == static_cast<int>(kSampleLength);
+}
+
+bool PacketKeys::open(std::uint64_t packet_number, Bytes aad, std::byte *payload,
+                      std::size_t length, const std::byte *tag) noexcept {
+  std::array<unsigned char, 12> nonce{};
+  for (std::size_t i = 0; i < nonce.size(); ++i) {
+    nonce[i] = std::to_integer<unsigned char>(iv_[i]);
+  }
+  for (std::size_t i = 0; i < 8; ++i) {
+    nonce[nonce.size() - 1 - i] ^= static_cast<unsigned char>((packet_number >> (8U * i)) & 0xFFU);
+  }
+  std::array<unsigned char, kTagLength> tag_copy{};
+  std::memcpy(tag_copy.data(), tag, tag_copy.size());
+  auto *data = reinterpret_cast<unsigned char *>(payload);
+  int out = 0;
+  // Setting only the nonce keeps the expanded key from load().
+  return EVP_DecryptInit_ex(aead_ctx_, nullptr, nullptr, nullptr, nonce.data()) == 1 &&
+         EVP_DecryptUpdate(aead_ctx_, nullptr, &out,
+                           reinterpret_cast<const unsigned char *>(aad.data()),
+                           static_cast<int>(aad.size())) == 1 &&
+         EVP_DecryptUpdate(aead_ctx_, data, &out, data, static_cast<int>(length)) == 1 &&
+         EVP_CIPHER_CTX_ctrl(aead_ctx_, EVP_CTRL_GCM_SET_TAG, static_cast<int>(kTagLength),
+                             tag_copy.data()) == 1 &&
+         EVP_DecryptFinal_ex(aead_ctx_, data + out, &out) == 1;
+}
+
+} // namespace detail
+} // namespace ta::quic
