@@ -179,7 +179,7 @@ TEST(QuicParser, AckPingAndConnectionCloseAreAllowed) {
   // ACK_ECN (largest 2, delay 0, no ranges, first range 0, ECT0/ECT1/CE 0);
   // CONNECTION_CLOSE (error 0, frame type 0, empty reason).
   Buf frames = hex("01"
-                   "020500010000"
+                   "02050001000000"
                    "0302000000000000"
                    "1c000000");
   const Buf crypto = test::crypto_frame(0, view(test::rfc_client_hello()));
