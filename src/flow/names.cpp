@@ -52,8 +52,16 @@ std::string_view naming_outcome_name(NamingOutcome o) noexcept {
     return "tls_empty_name";
   case NamingOutcome::tls_too_large:
     return "tls_too_large";
-  case NamingOutcome::tls_malformed:
-    return "tls_malformed";
+  case NamingOutcome::tls_truncated:
+    return "tls_truncated";
+  case NamingOutcome::tls_bad_length:
+    return "tls_bad_length";
+  case NamingOutcome::tls_bad_extension:
+    return "tls_bad_extension";
+  case NamingOutcome::tls_not_tls:
+    return "tls_not_tls";
+  case NamingOutcome::tls_bad_record:
+    return "tls_bad_record";
   case NamingOutcome::http_host:
     return "http_host";
   case NamingOutcome::http_no_host:

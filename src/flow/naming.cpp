@@ -52,14 +52,18 @@ NameStep from_tls(const tls::ClientHelloResult &r, std::string &name) noexcept {
   case tls::ClientHelloStatus::too_large:
     return unnamed(NamingOutcome::tls_too_large);
   case tls::ClientHelloStatus::truncated:
+    return unnamed(NamingOutcome::tls_truncated);
   case tls::ClientHelloStatus::bad_length:
+    return unnamed(NamingOutcome::tls_bad_length);
   case tls::ClientHelloStatus::bad_extension:
+    return unnamed(NamingOutcome::tls_bad_extension);
   case tls::ClientHelloStatus::not_tls:
+    return unnamed(NamingOutcome::tls_not_tls);
   case tls::ClientHelloStatus::bad_record:
   case tls::ClientHelloStatus::count_:
     break;
   }
-  return unnamed(NamingOutcome::tls_malformed);
+  return unnamed(NamingOutcome::tls_bad_record);
 }
 
 NameStep from_http(const http::HostResult &r, std::string &name) noexcept {
@@ -158,6 +162,13 @@ public:
     return unnamed(NamingOutcome::quic_not_quic);
   }
 
+  void take_errors(std::span<std::uint64_t, kQuicPacketErrors> out) noexcept override {
+    const quic::InitialStats &st = parser_.stats();
+    for (std::size_t i = 0; i < kQuicPacketErrors; ++i) {
+      out[i] += st.errors[i];
+    }
+  }
+
 private:
   quic::InitialParser parser_;
 };
@@ -170,6 +181,9 @@ public:
   std::unique_ptr<DatagramNamer> datagram() override { return std::make_unique<QuicDatagrams>(); }
 };
 
+static_assert(kQuicPacketErrors == static_cast<std::size_t>(quic::PacketError::count_),
+              "flow::kQuicPacketErrors follows quic::PacketError");
+
 } // namespace
 
 std::unique_ptr<NamingFactory> parser_naming() {
@@ -177,3 +191,14 @@ std::unique_ptr<NamingFactory> parser_naming() {
 }
 
 } // namespace ta::flow::detail
+
+namespace ta::flow {
+
+std::string_view quic_packet_error_name(std::size_t index) noexcept {
+  if (index >= kQuicPacketErrors) {
+    return "unknown";
+  }
+  return quic::packet_error_name(static_cast<quic::PacketError>(index));
+}
+
+} // namespace ta::flow

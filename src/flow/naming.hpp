@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 
 #include "ta/common/byte_cursor.hpp"
@@ -54,6 +55,9 @@ public:
 
   virtual void reset() noexcept = 0;
   virtual NameStep feed(Bytes datagram, std::string &name) noexcept = 0;
+  // Adds this flow's per-packet parser failures (quic::PacketError order),
+  // called once when the flow's wait ends.
+  virtual void take_errors(std::span<std::uint64_t, kQuicPacketErrors> /*out*/) noexcept {}
 };
 
 class NamingFactory {

@@ -218,6 +218,9 @@ struct Table::Impl {
       return;
     }
     Waiter &wt = waiters[e.waiter];
+    if (e.protocol == kUdp) {
+      wt.datagram->take_errors(stats.quic_packet_errors);
+    }
     stats.buffered_bytes -= wt.join.held_bytes();
     wt.join.reset();
     free_waiters.push_back(e.waiter);

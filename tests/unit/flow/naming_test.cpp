@@ -122,6 +122,25 @@ TEST(RealCaptures, QuicV2WithoutSniFallsThrough) {
   EXPECT_EQ(h.table->stats().outcome(NamingOutcome::quic_no_sni), 1U);
 }
 
+TEST(RealCaptures, QuicDraftVersionsAreNotDecrypted) {
+  test::Harness h;
+  test::replay(h, "ndpi_quic-29.pcap");
+  // tshark: 15 frames 10.9.0.1:36588 <-> 10.9.0.2:443, quic.version 0xff00001d.
+  ASSERT_EQ(h.out.size(), 15U);
+  EXPECT_EQ(h.out[0].source, NameSource::none);
+  EXPECT_EQ(h.out[0].client_port, 36588);
+  const auto &st = h.table->stats();
+  EXPECT_EQ(st.outcome(NamingOutcome::quic_unsupported_version), 1U);
+  std::size_t unsupported = kQuicPacketErrors;
+  for (std::size_t i = 0; i < kQuicPacketErrors; ++i) {
+    if (quic_packet_error_name(i) == "unsupported_version") {
+      unsupported = i;
+    }
+  }
+  ASSERT_LT(unsupported, kQuicPacketErrors);
+  EXPECT_GE(st.quic_packet_errors[unsupported], 1U);
+}
+
 // The real ClientHello (frame 4 of ndpi_chrome.pcap) sent as two segments.
 void hello_in_two(test::Harness &h, std::size_t cut, bool reversed, bool drop_first = false) {
   const auto ch = test::chrome_client_hello();

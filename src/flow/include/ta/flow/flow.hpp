@@ -156,7 +156,11 @@ enum class NamingOutcome : std::uint8_t {
   tls_not_client_hello, // the first handshake message is another type
   tls_empty_name,       // a server_name that normalises to nothing
   tls_too_large,
-  tls_malformed,
+  tls_truncated,     // tls::ClientHelloStatus::truncated
+  tls_bad_length,    // ... bad_length
+  tls_bad_extension, // ... bad_extension
+  tls_not_tls,       // first byte 0x16 but not a TLS 3.x handshake record
+  tls_bad_record,    // a later record is not handshake, or its length lies
   http_host,
   http_no_host,
   http_not_http,
@@ -172,6 +176,11 @@ enum class NamingOutcome : std::uint8_t {
 };
 [[nodiscard]] std::string_view naming_outcome_name(NamingOutcome o) noexcept;
 
+// Per-packet failures of the QUIC Initial parser (quic::PacketError), added
+// up when a UDP flow's wait ends. Names: quic_packet_error_name().
+inline constexpr std::size_t kQuicPacketErrors = 12;
+[[nodiscard]] std::string_view quic_packet_error_name(std::size_t index) noexcept;
+
 struct Stats {
   std::uint64_t packets = 0;
   std::uint64_t emitted = 0;
@@ -180,6 +189,7 @@ struct Stats {
   std::array<std::uint64_t, static_cast<std::size_t>(store::NameSource::count_)> decisions{};
   std::array<std::uint64_t, static_cast<std::size_t>(DecideReason::count_)> reasons{};
   std::array<std::uint64_t, static_cast<std::size_t>(NamingOutcome::count_)> outcomes{};
+  std::array<std::uint64_t, kQuicPacketErrors> quic_packet_errors{};
   // Gauges.
   std::uint64_t active = 0;       // flows in the table (ended ones linger until idle)
   std::uint64_t waiting = 0;      // flows not yet decided
