@@ -1,9 +1,11 @@
 #include "pipeline.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 
 #include <fmt/format.h>
 
@@ -69,6 +71,22 @@ void add_pipeline_options(CLI::App *cmd, PipelineArgs &args, bool with_metrics) 
                   "Most addresses the learnt DNS table holds (least recently learnt evicted)")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 26U));
+  cmd->add_option("--naming", args.naming,
+                  "flow: name each flow by its TLS SNI, QUIC SNI or HTTP Host, else DNS, and count "
+                  "both directions; dns: DNS-only naming of outbound packets")
+      ->check(CLI::IsMember({"flow", "dns"}))
+      ->capture_default_str();
+  cmd->add_option("--flow-idle-timeout", args.flow_idle_timeout_seconds,
+                  "Seconds without a packet after which a flow ends")
+      ->check(CLI::Range(0.001, 1e7))
+      ->capture_default_str();
+  cmd->add_option("--max-flows", args.max_flows,
+                  "Most flows tracked at once (the least recently active is evicted)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 26U))
+      ->capture_default_str();
+  cmd->add_option("--doh-names", args.doh_names_file,
+                  "File of DNS-over-HTTPS service hostnames, one per line (# comments), instead of "
+                  "the built-in list");
   if (with_metrics) {
     cmd->add_option("--metrics-listen", args.metrics_listen,
                     "Serve Prometheus /metrics on ADDR:PORT (\"\" = off); 0.0.0.0 is every "
@@ -128,6 +146,36 @@ void add_cassandra_options(CLI::App *cmd, CassandraArgs &o, bool writing) {
 
 namespace {
 
+// One lower-cased hostname per line; blank lines and # comments skipped.
+Result<std::vector<std::string>> read_name_list(const std::string &path) {
+  std::ifstream in(path);
+  if (!in) {
+    return Status::not_found("--doh-names " + path + ": cannot read it");
+  }
+  std::vector<std::string> names;
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto hash = line.find('#');
+    if (hash != std::string::npos) {
+      line.erase(hash);
+    }
+    const auto b = line.find_first_not_of(" \t\r");
+    const auto e = line.find_last_not_of(" \t\r");
+    if (b == std::string::npos) {
+      continue;
+    }
+    std::string name = line.substr(b, e - b + 1);
+    for (char &c : name) {
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    if (!name.empty() && name.back() == '.') {
+      name.pop_back();
+    }
+    names.push_back(std::move(name));
+  }
+  return names;
+}
+
 // The metrics library's failure, worded with the flag that chooses the address.
 std::string metrics_failure_line(const Status &st, const std::string &listen) {
   switch (st.code()) {
@@ -151,6 +199,17 @@ std::string metrics_failure_line(const Status &st, const std::string &listen) {
 std::unique_ptr<ingest::Engine> open_engine(const PipelineArgs &args, bool with_metrics) {
   ingest::Options opt;
   opt.dns_table_size = args.dns_table_size;
+  opt.naming = args.naming == "dns" ? attribute::Naming::dns : attribute::Naming::flow;
+  opt.max_flows = args.max_flows;
+  opt.flow_idle_timeout_us = static_cast<TimeUs>(args.flow_idle_timeout_seconds * 1e6);
+  if (!args.doh_names_file.empty()) {
+    auto names = read_name_list(args.doh_names_file);
+    if (!names) {
+      print_error(names.status());
+      return nullptr;
+    }
+    opt.doh_names = std::move(names).value();
+  }
   for (const auto &text : args.local_nets) {
     auto p = IpPrefix::parse(text);
     if (!p) {
@@ -202,13 +261,29 @@ bool print_run_failures(const ingest::RunResult &result) {
 
 void print_summary(const attribute::Analyzer &analyzer, double seconds) {
   const auto &st = analyzer.stats();
-  std::printf("%-40s %12s %12s  %-27s  %-27s\n", "ENDPOINT", "PACKETS", "BYTES", "FIRST SEEN",
-              "LAST SEEN");
+  const bool flows = analyzer.naming() == attribute::Naming::flow;
+  if (flows) {
+    std::printf("%-40s %12s %12s %12s %12s  %-27s  %-27s\n", "ENDPOINT", "PACKETS", "BYTES",
+                "RECV PACKETS", "RECV BYTES", "FIRST SEEN", "LAST SEEN");
+  } else {
+    std::printf("%-40s %12s %12s  %-27s  %-27s\n", "ENDPOINT", "PACKETS", "BYTES", "FIRST SEEN",
+                "LAST SEEN");
+  }
   for (const auto &[name, r] : analyzer.run_summary()) {
-    std::printf("%-40s %12llu %12llu  %-27s  %-27s\n", name.empty() ? "(unresolved)" : name.c_str(),
-                static_cast<unsigned long long>(r.packets),
-                static_cast<unsigned long long>(r.bytes), format_rfc3339_us(r.first_seen).c_str(),
-                format_rfc3339_us(r.last_seen).c_str());
+    const char *shown = name.empty() ? "(unresolved)" : name.c_str();
+    if (flows) {
+      std::printf("%-40s %12llu %12llu %12llu %12llu  %-27s  %-27s\n", shown,
+                  static_cast<unsigned long long>(r.packets),
+                  static_cast<unsigned long long>(r.bytes),
+                  static_cast<unsigned long long>(r.received_packets),
+                  static_cast<unsigned long long>(r.received_bytes),
+                  format_rfc3339_us(r.first_seen).c_str(), format_rfc3339_us(r.last_seen).c_str());
+    } else {
+      std::printf("%-40s %12llu %12llu  %-27s  %-27s\n", shown,
+                  static_cast<unsigned long long>(r.packets),
+                  static_cast<unsigned long long>(r.bytes), format_rfc3339_us(r.first_seen).c_str(),
+                  format_rfc3339_us(r.last_seen).c_str());
+    }
   }
   std::string skipped;
   for (std::size_t i = 1; i < st.outcomes.size(); ++i) {
@@ -235,6 +310,41 @@ void print_summary(const attribute::Analyzer &analyzer, double seconds) {
               static_cast<unsigned long long>(st.dns_answers_learnt), analyzer.table().size(),
               static_cast<unsigned long long>(analyzer.table().stats().evictions),
               dns_errors.empty() ? "" : ", malformed:", dns_errors.c_str());
+  if (!flows) {
+    return;
+  }
+  std::uint64_t named = 0;
+  for (const std::uint64_t n : st.names) {
+    named += n;
+  }
+  std::string shares;
+  for (std::size_t i = 0; i < st.names.size(); ++i) {
+    shares += fmt::format(
+        "{} {} {:.1f}%", i == 0 ? "" : ",",
+        store::name_source_name(static_cast<store::NameSource>(i)),
+        named == 0 ? 0.0 : 100.0 * static_cast<double>(st.names[i]) / static_cast<double>(named));
+  }
+  std::printf("names (share of %llu counted packets):%s\n", static_cast<unsigned long long>(named),
+              shares.c_str());
+  std::printf("flows: %llu, %llu evicted; received %llu packets (%s)\n",
+              static_cast<unsigned long long>(st.flows_created),
+              static_cast<unsigned long long>(st.flows_evicted),
+              static_cast<unsigned long long>(st.received_packets),
+              human_bytes(st.received_bytes).c_str());
+  std::uint64_t encrypted = 0;
+  for (const std::uint64_t n : st.encrypted_dns_flows) {
+    encrypted += n;
+  }
+  if (encrypted != 0) {
+    const auto kind = [&](attribute::EncryptedDns k) {
+      return static_cast<unsigned long long>(st.encrypted_dns_flows[static_cast<std::size_t>(k)]);
+    };
+    std::printf("encrypted dns: %llu flows (dot %llu, doq %llu, doh %llu) from %zu client(s): "
+                "their DNS is not visible, so DNS names less of their traffic\n",
+                static_cast<unsigned long long>(encrypted), kind(attribute::EncryptedDns::dot),
+                kind(attribute::EncryptedDns::doq), kind(attribute::EncryptedDns::doh),
+                analyzer.encrypted_dns_clients());
+  }
 }
 
 } // namespace ta::app

@@ -19,11 +19,19 @@
 
 namespace ta::app {
 
+// `--naming`: "flow" (names from the client's own handshake, then DNS;
+// both directions) or "dns" (DNS-only naming of outbound packets).
+inline constexpr std::string_view kDefaultNaming = "flow";
+
 struct PipelineArgs {
   std::string store = "traffic.db";
   std::vector<std::string> local_nets;
   std::string ports;
   std::size_t dns_table_size = 1U << 20U;
+  std::string naming = std::string(kDefaultNaming);
+  std::size_t max_flows = 262144;
+  double flow_idle_timeout_seconds = 300;
+  std::string doh_names_file;
   CassandraArgs cassandra;
   // At exit, how long to wait for a backend's spool to reach its database.
   double spool_wait_seconds = 600;

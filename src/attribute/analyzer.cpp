@@ -1,18 +1,12 @@
 #include "ta/attribute/analyzer.hpp"
 
 #include <algorithm>
-#include <deque>
-#include <unordered_set>
 #include <utility>
 
-#include "ta/dns/tcp_reassembler.hpp"
+#include "impl.hpp"
 
 namespace ta::attribute {
 namespace {
-
-constexpr std::uint8_t kTcp = 6;
-constexpr std::uint8_t kUdp = 17;
-constexpr std::uint16_t kDnsPort = 53;
 
 constexpr std::array<std::string_view, static_cast<std::size_t>(Outcome::count_)> kOutcomeNames = {
     "counted",
@@ -49,242 +43,261 @@ std::string_view to_string(Outcome o) noexcept {
   return i < kOutcomeNames.size() ? kOutcomeNames[i] : std::string_view("unknown");
 }
 
-struct Analyzer::Impl {
-  Options opt;
-  BatchSink sink;
-  Stats stats;
-  dns::AddressTable table;
-  dns::TcpReassembler tcp;
-  dns::DnsResponse response; // reused: ~2 KiB, not on the stack per packet
-  std::bitset<65536> port_allowed;
-  bool port_filter = false;
-
-  // Local hosts learnt from DNS responses (when Options::local_nets is empty),
-  // bounded with first-in-first-out eviction. A one-entry cache serves the
-  // common case of one client sending most packets.
-  std::unordered_set<IpAddress, IpAddressHash> local_hosts;
-  std::deque<IpAddress> local_order;
-  IpAddress cached_src;
-  bool cached_local = false;
-  bool preloading = false; // seeding from the store: nothing to persist again
-
-  // The open batch. Names get a batch-local index on first use; index 0 is
-  // always the unresolved endpoint "".
-  store::Batch batch;
-  std::vector<EndpointRun> batch_runs;
-  std::vector<std::uint32_t> name_stamp; // by NameId: batch number of last use
-  std::vector<std::uint32_t> name_index; // by NameId: batch-local index
-  std::uint32_t batch_no = 1;
-  std::map<std::string, EndpointRun> run_summary;
-
-  std::int64_t source_id = 0;
-  std::uint64_t frames_done = 0;
-  std::uint64_t frames_through = 0; // 1 + highest frame index seen in the source
-  bool in_source = false;
-
-  // Context for DNS-over-TCP messages delivered through the sink below.
-  IpAddress dns_receiver;
-  TimeUs dns_ts = 0;
-  dns::TcpReassembler::MessageSink on_tcp_message;
-
-  Impl(Options o, BatchSink s)
-      : opt(std::move(o)), sink(std::move(s)), table(opt.dns_table_capacity) {
-    for (auto p : opt.ports) {
-      port_allowed.set(p);
-    }
-    port_filter = !opt.ports.empty();
-    local_hosts.reserve(opt.local_hosts_capacity * 2);
-    batch.packets.reserve(opt.batch_records);
-    reset_batch();
-    on_tcp_message = [this](Bytes msg) { apply_dns(msg, dns_receiver, dns_ts); };
+std::string_view encrypted_dns_name(EncryptedDns kind) noexcept {
+  switch (kind) {
+  case EncryptedDns::dot:
+    return "dot";
+  case EncryptedDns::doq:
+    return "doq";
+  case EncryptedDns::doh:
+    return "doh";
+  case EncryptedDns::count_:
+    break;
   }
+  return "unknown";
+}
 
-  void reset_batch() {
-    ++batch_no;
-    batch.clear();
-    batch.endpoints.emplace_back();
-    batch_runs.assign(1, EndpointRun{});
+Analyzer::Impl::Impl(Options o, BatchSink s)
+    : opt(std::move(o)), sink(std::move(s)), table(opt.dns_table_capacity),
+      clients(opt.naming == Naming::flow ? opt.client_table_capacity : 0) {
+  for (auto p : opt.ports) {
+    port_allowed.set(p);
   }
-
-  std::uint32_t batch_index(dns::NameId id) {
-    if (id >= name_stamp.size()) {
-      const std::size_t n = std::max<std::size_t>(id + 1, name_stamp.size() * 2);
-      name_stamp.resize(n, 0);
-      name_index.resize(n, 0);
-    }
-    if (name_stamp[id] != batch_no) {
-      name_stamp[id] = batch_no;
-      name_index[id] = static_cast<std::uint32_t>(batch.endpoints.size());
-      batch.endpoints.emplace_back(table.name(id));
-      batch_runs.emplace_back();
-    }
-    return name_index[id];
+  port_filter = !opt.ports.empty();
+  local_hosts.reserve(opt.local_hosts_capacity * 2);
+  batch.packets.reserve(opt.batch_records);
+  reset_batch();
+  on_tcp_message = [this](Bytes msg) { apply_dns(msg, dns_receiver, dns_ts); };
+  if (opt.naming == Naming::flow) {
+    start_flows();
   }
+}
 
-  bool is_local(const IpAddress &a) {
-    if (!opt.local_nets.empty()) {
-      for (const auto &p : opt.local_nets) {
-        if (p.contains(a)) {
-          return true;
-        }
-      }
-      return false;
-    }
-    if (a == cached_src) {
-      return cached_local;
-    }
-    cached_src = a;
-    cached_local = local_hosts.count(a) != 0;
-    return cached_local;
+void Analyzer::Impl::reset_batch() {
+  ++batch_no;
+  batch.clear();
+  batch.endpoints.emplace_back();
+  batch_runs.assign(1, EndpointRun{});
+  flow_names.clear();
+}
+
+std::uint32_t Analyzer::Impl::batch_index(dns::NameId id) {
+  if (id >= name_stamp.size()) {
+    const std::size_t n = std::max<std::size_t>(id + 1, name_stamp.size() * 2);
+    name_stamp.resize(n, 0);
+    name_index.resize(n, 0);
   }
-
-  void add_local(const IpAddress &a) {
-    if (!opt.local_nets.empty() || !a.valid()) {
-      return;
-    }
-    if (!local_hosts.insert(a).second) {
-      return;
-    }
-    ++stats.local_hosts_learnt;
-    if (!preloading) {
-      batch.local_hosts.push_back(a);
-    }
-    local_order.push_back(a);
-    if (local_order.size() > opt.local_hosts_capacity) {
-      local_hosts.erase(local_order.front());
-      local_order.pop_front();
-      ++stats.local_hosts_evicted;
-    }
-    cached_src = IpAddress{}; // invalidate
+  if (name_stamp[id] != batch_no) {
+    name_stamp[id] = batch_no;
+    name_index[id] = static_cast<std::uint32_t>(batch.endpoints.size());
+    batch.endpoints.emplace_back(table.name(id));
+    batch_runs.emplace_back();
   }
+  return name_index[id];
+}
 
-  // One whole DNS message from port 53 towards `receiver`.
-  void apply_dns(Bytes msg, const IpAddress &receiver, TimeUs ts) {
-    const dns::DnsError err = dns::parse_response(msg, response);
-    if (err == dns::DnsError::truncated_header || err == dns::DnsError::not_a_response) {
-      ++stats.dns_errors[static_cast<std::size_t>(err)];
-      return;
-    }
-    // The header parsed with QR set: whatever else is wrong, its receiver got
-    // a DNS response and so is a local host (README "What is counted").
-    add_local(receiver);
-    if (err != dns::DnsError::ok) {
-      ++stats.dns_errors[static_cast<std::size_t>(err)];
-      return;
-    }
-    ++stats.dns_responses;
-    if (response.rcode != 0 || response.qname_len == 0) {
-      return;
-    }
-    const std::string_view name = response.qname();
-    for (std::size_t i = 0; i < response.address_count; ++i) {
-      const IpAddress &addr = response.addresses[i];
-      table.learn(addr, name, ts);
-      ++stats.dns_answers_learnt;
-      if (auto id = table.lookup(addr)) {
-        batch.learnt.push_back({addr, batch_index(*id), ts});
+bool Analyzer::Impl::local_cached(LocalCache &cache, const IpAddress &a) {
+  if (a == cache.address) {
+    return cache.local;
+  }
+  cache.address = a;
+  cache.local = local_hosts.count(a) != 0;
+  return cache.local;
+}
+
+bool Analyzer::Impl::is_local(const IpAddress &a) {
+  if (!opt.local_nets.empty()) {
+    for (const auto &p : opt.local_nets) {
+      if (p.contains(a)) {
+        return true;
       }
     }
+    return false;
   }
+  return local_cached(src_cache, a);
+}
 
-  void count(Outcome o) { ++stats.outcomes[static_cast<std::size_t>(o)]; }
-
-  void seal(std::uint64_t through, bool complete) {
-    batch.source_id = source_id;
-    batch.frames_through = through;
-    batch.source_complete = complete;
-    for (std::size_t i = 0; i < batch_runs.size(); ++i) {
-      const EndpointRun &r = batch_runs[i];
-      if (r.packets == 0) {
-        continue;
-      }
-      EndpointRun &s = run_summary[batch.endpoints[i]];
-      if (s.packets == 0 || r.first_seen < s.first_seen) {
-        s.first_seen = r.first_seen;
-      }
-      if (s.packets == 0 || r.last_seen > s.last_seen) {
-        s.last_seen = r.last_seen;
-      }
-      s.packets += r.packets;
-      s.bytes += r.bytes;
-    }
-    sink(batch);
-    reset_batch();
-    // Safe now: no open batch refers to a NameId any more.
-    table.release_unused();
+void Analyzer::Impl::add_local(const IpAddress &a) {
+  if (!opt.local_nets.empty() || !a.valid()) {
+    return;
   }
+  if (!local_hosts.insert(a).second) {
+    return;
+  }
+  ++stats.local_hosts_learnt;
+  if (!preloading) {
+    batch.local_hosts.push_back(a);
+  }
+  local_order.push_back(a);
+  if (local_order.size() > opt.local_hosts_capacity) {
+    local_hosts.erase(local_order.front());
+    local_order.pop_front();
+    ++stats.local_hosts_evicted;
+  }
+  src_cache = LocalCache{}; // invalidate
+  dst_cache = LocalCache{};
+}
 
-  void on_frame(decode::LinkType link, std::uint64_t idx, TimeUs ts, Bytes frame) {
-    ++stats.frames;
-    frames_through = std::max(frames_through, idx + 1);
-    decode::PacketView pv;
-    const decode::DecodeError derr = decode::decode_packet(link, frame, pv);
-    if (derr != decode::DecodeError::ok) {
-      count(outcome_of(derr));
-      return;
+// One whole DNS message from port 53 towards `receiver`.
+void Analyzer::Impl::apply_dns(Bytes msg, const IpAddress &receiver, TimeUs ts) {
+  const dns::DnsError err = dns::parse_response(msg, response);
+  if (err == dns::DnsError::truncated_header || err == dns::DnsError::not_a_response) {
+    ++stats.dns_errors[static_cast<std::size_t>(err)];
+    return;
+  }
+  // The header parsed with QR set: whatever else is wrong, its receiver got
+  // a DNS response and so is a local host (README "What is counted").
+  add_local(receiver);
+  if (err != dns::DnsError::ok) {
+    ++stats.dns_errors[static_cast<std::size_t>(err)];
+    return;
+  }
+  ++stats.dns_responses;
+  if (response.rcode != 0 || response.qname_len == 0) {
+    return;
+  }
+  const std::string_view name = response.qname();
+  for (std::size_t i = 0; i < response.address_count; ++i) {
+    const IpAddress &addr = response.addresses[i];
+    table.learn(addr, name, ts);
+    clients.learn(receiver, addr, name);
+    ++stats.dns_answers_learnt;
+    if (auto id = table.lookup(addr)) {
+      batch.learnt.push_back({addr, batch_index(*id), ts});
     }
-    if (pv.has_ports && (pv.src_port == kDnsPort || pv.dst_port == kDnsPort)) {
-      if (pv.src_port == kDnsPort) {
-        if (pv.protocol == kUdp) {
-          apply_dns(pv.payload, pv.dst, ts);
-        } else if (pv.protocol == kTcp) {
-          dns_receiver = pv.dst;
-          dns_ts = ts;
-          tcp.feed({pv.src, pv.dst, pv.src_port, pv.dst_port}, pv.tcp_seq, pv.tcp_flags, pv.payload,
-                   on_tcp_message);
-        }
-      }
-      count(Outcome::dns);
-      maybe_seal(idx);
-      return;
-    }
-    if (idx < frames_done) {
-      count(Outcome::already_stored);
-      return;
-    }
-    const bool outbound = pv.direction == decode::LinkDirection::outgoing || is_local(pv.src);
-    if (!outbound) {
-      count(Outcome::not_outbound);
-      return;
-    }
-    if (port_filter && (!pv.has_ports || !port_allowed.test(pv.dst_port))) {
-      count(Outcome::port_filtered);
-      return;
-    }
-    std::uint32_t endpoint = 0;
-    if (auto id = table.lookup(pv.dst)) {
-      endpoint = batch_index(*id);
-    } else {
-      ++stats.unresolved;
-    }
-    store::PacketRecord rec;
-    rec.ts_us = ts;
-    rec.frame = idx;
-    rec.dst = pv.dst;
-    rec.dst_port = pv.has_ports ? pv.dst_port : 0;
-    rec.protocol = pv.protocol;
-    rec.bytes = pv.ip_length;
-    rec.endpoint = endpoint;
-    batch.packets.push_back(rec);
-    EndpointRun &r = batch_runs[endpoint];
-    if (r.packets == 0) {
-      r.first_seen = ts;
-    }
-    r.last_seen = ts;
+  }
+}
+
+void Analyzer::Impl::add_run(std::uint32_t endpoint, store::Direction direction, TimeUs ts,
+                             std::uint32_t bytes) {
+  EndpointRun &r = batch_runs[endpoint];
+  if (r.packets + r.received_packets == 0) {
+    r.first_seen = ts;
+  }
+  r.first_seen = std::min(r.first_seen, ts); // held packets come out late
+  r.last_seen = std::max(r.last_seen, ts);
+  if (direction == store::Direction::sent) {
     ++r.packets;
-    r.bytes += pv.ip_length;
-    count(Outcome::counted);
-    stats.bytes_counted += pv.ip_length;
-    maybe_seal(idx);
+    r.bytes += bytes;
+  } else {
+    ++r.received_packets;
+    r.received_bytes += bytes;
   }
+}
 
-  void maybe_seal(std::uint64_t idx) {
-    if (batch.packets.size() >= opt.batch_records || batch.learnt.size() >= opt.batch_records ||
-        batch.local_hosts.size() >= opt.batch_records) {
-      seal(idx + 1, false);
+void Analyzer::Impl::seal(std::uint64_t through, bool complete) {
+  // The ledger may not pass a frame that still waits for its flow's name.
+  if (flows) {
+    if (const auto held = flows->oldest_held_frame()) {
+      through = std::min(through, *held);
     }
   }
-};
+  batch.source_id = source_id;
+  batch.frames_through = through;
+  batch.source_complete = complete;
+  for (std::size_t i = 0; i < batch_runs.size(); ++i) {
+    const EndpointRun &r = batch_runs[i];
+    if (r.packets + r.received_packets == 0) {
+      continue;
+    }
+    EndpointRun &s = run_summary[batch.endpoints[i]];
+    const bool fresh = s.packets + s.received_packets == 0;
+    if (fresh || r.first_seen < s.first_seen) {
+      s.first_seen = r.first_seen;
+    }
+    if (fresh || r.last_seen > s.last_seen) {
+      s.last_seen = r.last_seen;
+    }
+    s.packets += r.packets;
+    s.bytes += r.bytes;
+    s.received_packets += r.received_packets;
+    s.received_bytes += r.received_bytes;
+  }
+  sink(batch);
+  reset_batch();
+  // Safe now: no open batch refers to a NameId any more.
+  table.release_unused();
+}
+
+void Analyzer::Impl::on_frame(decode::LinkType link, std::uint64_t idx, TimeUs ts, Bytes frame) {
+  ++stats.frames;
+  frames_through = std::max(frames_through, idx + 1);
+  decode::PacketView pv;
+  const decode::DecodeError derr = decode::decode_packet(link, frame, pv);
+  if (derr != decode::DecodeError::ok) {
+    count(outcome_of(derr));
+    return;
+  }
+  if (pv.has_ports && (pv.src_port == kDnsPort || pv.dst_port == kDnsPort)) {
+    if (pv.src_port == kDnsPort) {
+      if (pv.protocol == kUdp) {
+        apply_dns(pv.payload, pv.dst, ts);
+      } else if (pv.protocol == kTcp) {
+        dns_receiver = pv.dst;
+        dns_ts = ts;
+        tcp.feed({pv.src, pv.dst, pv.src_port, pv.dst_port}, pv.tcp_seq, pv.tcp_flags, pv.payload,
+                 on_tcp_message);
+      }
+    }
+    count(Outcome::dns);
+    maybe_seal(idx);
+    return;
+  }
+  if (flows && pv.has_ports && (pv.protocol == kTcp || pv.protocol == kUdp)) {
+    to_flow_table(pv, idx, ts);
+    maybe_seal(idx);
+    return;
+  }
+  if (idx < frames_done) {
+    count(Outcome::already_stored);
+    return;
+  }
+  per_packet(pv, idx, ts);
+  maybe_seal(idx);
+}
+
+// Per-packet naming: every packet under `--naming dns`, and under flow naming
+// the packets that belong to no flow (other IP protocols, later fragments).
+void Analyzer::Impl::per_packet(const decode::PacketView &pv, std::uint64_t idx, TimeUs ts) {
+  const bool outbound = pv.direction == decode::LinkDirection::outgoing || is_local(pv.src);
+  if (!outbound) {
+    count(Outcome::not_outbound);
+    return;
+  }
+  if (port_filter && (!pv.has_ports || !port_allowed.test(pv.dst_port))) {
+    count(Outcome::port_filtered);
+    return;
+  }
+  std::uint32_t endpoint = 0;
+  store::NameSource source = store::NameSource::none;
+  if (auto id = table.lookup(pv.dst)) {
+    endpoint = batch_index(*id);
+    source = store::NameSource::dns;
+  } else {
+    ++stats.unresolved;
+  }
+  store::PacketRecord rec;
+  rec.ts_us = ts;
+  rec.frame = idx;
+  rec.dst = pv.dst;
+  rec.dst_port = pv.has_ports ? pv.dst_port : 0;
+  rec.protocol = pv.protocol;
+  rec.bytes = pv.ip_length;
+  rec.endpoint = endpoint;
+  rec.source = source;
+  batch.packets.push_back(rec);
+  add_run(endpoint, store::Direction::sent, ts, pv.ip_length);
+  ++stats.names[static_cast<std::size_t>(source)];
+  count(Outcome::counted);
+  stats.bytes_counted += pv.ip_length;
+}
+
+void Analyzer::Impl::maybe_seal(std::uint64_t idx) {
+  if (batch.packets.size() >= opt.batch_records || batch.learnt.size() >= opt.batch_records ||
+      batch.local_hosts.size() >= opt.batch_records) {
+    seal(idx + 1, false);
+  }
+}
 
 Analyzer::Analyzer(Options options, BatchSink sink)
     : impl_(std::make_unique<Impl>(std::move(options), std::move(sink))) {}
@@ -302,6 +315,9 @@ void Analyzer::preload_local_host(const IpAddress &address) {
 }
 
 void Analyzer::begin_source(std::int64_t source_id, std::uint64_t frames_done) {
+  if (impl_->flows) {
+    impl_->flows->begin_source(source_id);
+  }
   impl_->source_id = source_id;
   impl_->frames_done = frames_done;
   impl_->frames_through = 0;
@@ -314,6 +330,9 @@ void Analyzer::on_frame(decode::LinkType link, std::uint64_t frame_index, TimeUs
 }
 
 void Analyzer::end_source(bool complete) {
+  if (impl_->flows) {
+    impl_->flows->release_all(); // the end of the input ends every wait
+  }
   impl_->seal(std::max(impl_->frames_through, impl_->frames_done), complete);
   impl_->in_source = false;
 }
@@ -325,6 +344,7 @@ void Analyzer::flush() {
 }
 
 const Stats &Analyzer::stats() const noexcept {
+  impl_->refresh_flow_stats();
   return impl_->stats;
 }
 const dns::AddressTable &Analyzer::table() const noexcept {
@@ -335,6 +355,12 @@ const dns::TcpReassemblerStats &Analyzer::dns_tcp_stats() const noexcept {
 }
 std::size_t Analyzer::local_host_count() const noexcept {
   return impl_->local_hosts.size();
+}
+Naming Analyzer::naming() const noexcept {
+  return impl_->opt.naming;
+}
+std::size_t Analyzer::encrypted_dns_clients() const noexcept {
+  return impl_->encrypted_dns_clients.size();
 }
 const std::map<std::string, EndpointRun> &Analyzer::run_summary() const noexcept {
   return impl_->run_summary;

@@ -20,6 +20,10 @@ Result<std::unique_ptr<Engine>> Engine::open(std::unique_ptr<store::Store> store
   opt.dns_table_capacity = options.dns_table_size;
   opt.local_nets = options.local_nets;
   opt.ports = options.ports;
+  opt.naming = options.naming;
+  opt.max_flows = options.max_flows;
+  opt.flow_idle_timeout_us = options.flow_idle_timeout_us;
+  opt.doh_names = options.doh_names;
   std::unique_ptr<Engine> e(new Engine());
   e->spool_wait_ = options.spool_wait;
   e->store_ = std::move(store);

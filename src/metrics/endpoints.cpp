@@ -48,6 +48,8 @@ Endpoint *Metrics::Impl::make_endpoint(const std::string &label, const std::stri
   e.writes = &endpoint_writes.Add(labels);
   e.packets = &endpoint_packets.Add(labels);
   e.bytes = &endpoint_bytes.Add(labels);
+  e.received_packets = &endpoint_received_packets.Add(labels);
+  e.received_bytes = &endpoint_received_bytes.Add(labels);
   e.throughput = &endpoint_throughput.Add(labels);
   if (options.legacy_names) {
     e.legacy = legacy_for(legacy_name);
@@ -89,14 +91,19 @@ void Metrics::Impl::sum_batch(const store::Batch &batch, Scratch &s) {
   for (const store::PacketRecord &r : batch.packets) {
     if (r.endpoint < s.sums.size()) { // out of range: a producer bug; not counted
       Sums &sum = s.sums[r.endpoint];
-      ++sum.packets;
-      sum.bytes += r.bytes;
+      if (r.direction == store::Direction::sent) {
+        ++sum.packets;
+        sum.bytes += r.bytes;
+      } else {
+        ++sum.received_packets;
+        sum.received_bytes += r.bytes;
+      }
     }
   }
   s.endpoints.assign(batch.endpoints.size(), nullptr);
   const std::lock_guard lock(mu);
   for (std::size_t i = 0; i < s.sums.size(); ++i) {
-    if (s.sums[i].packets != 0) {
+    if (s.sums[i].packets != 0 || s.sums[i].received_packets != 0) {
       s.endpoints[i] = resolve(batch.endpoints[i]);
     }
   }
@@ -110,6 +117,8 @@ void Metrics::on_batch_sealed(const store::Batch &batch) {
     if (Endpoint *e = s.endpoints[i]) {
       e->packets->Increment(as_double(s.sums[i].packets));
       e->bytes->Increment(as_double(s.sums[i].bytes));
+      e->received_packets->Increment(as_double(s.sums[i].received_packets));
+      e->received_bytes->Increment(as_double(s.sums[i].received_bytes));
     }
   }
 }

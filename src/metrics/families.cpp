@@ -114,11 +114,49 @@ Metrics::Impl::Impl(const Options &o)
                           .Name("traffic_store_records_pending")
                           .Help("Records sealed but not yet written to the store")
                           .Register(*registry)
-                          .Add({})) {
+                          .Add({})),
+      endpoint_received_packets(
+          prometheus::BuildCounter()
+              .Name("traffic_endpoint_received_packets_total")
+              .Help("Packets the endpoint sent to a client (flow naming), attributed to it")
+              .Register(*registry)),
+      endpoint_received_bytes(
+          prometheus::BuildCounter()
+              .Name("traffic_endpoint_received_bytes_total")
+              .Help("IP bytes of the packets the endpoint sent to a client (flow naming)")
+              .Register(*registry)),
+      names(prometheus::BuildCounter()
+                .Name("traffic_names_total")
+                .Help("Counted packets (both directions) by where their endpoint's name came from")
+                .Register(*registry)),
+      flows_active(prometheus::BuildGauge()
+                       .Name("traffic_flows_active")
+                       .Help("Flows in the flow table")
+                       .Register(*registry)
+                       .Add({})),
+      flow_evictions(prometheus::BuildCounter()
+                         .Name("traffic_flow_evictions_total")
+                         .Help("Flows evicted from the full flow table (least recently active)")
+                         .Register(*registry)
+                         .Add({})),
+      encrypted_dns_flows(prometheus::BuildCounter()
+                              .Name("traffic_encrypted_dns_flows_total")
+                              .Help("Flows carrying DNS the analyzer cannot read, by kind (dot: "
+                                    "TCP 853, doq: UDP 853, doh: a known DoH service)")
+                              .Register(*registry)) {
   build_info.Add({{"version", TA_VERSION}}).Set(1);
   for (std::size_t i = 0; i < outcome_counters.size(); ++i) {
     outcome_counters[i] =
         &packets.Add({{"outcome", std::string(to_string(static_cast<attribute::Outcome>(i)))}});
+  }
+  for (std::size_t i = 0; i < name_counters.size(); ++i) {
+    name_counters[i] = &names.Add(
+        {{"source", std::string(store::name_source_name(static_cast<store::NameSource>(i)))}});
+  }
+  for (std::size_t i = 0; i < encrypted_dns_counters.size(); ++i) {
+    encrypted_dns_counters[i] = &encrypted_dns_flows.Add(
+        {{"kind",
+          std::string(attribute::encrypted_dns_name(static_cast<attribute::EncryptedDns>(i)))}});
   }
   // dns_errors[0] is `ok`: not an error.
   for (std::size_t i = 1; i < dns_error_counters.size(); ++i) {

@@ -40,6 +40,15 @@ void Metrics::publish(const attribute::Stats &stats, std::size_t dns_table_size,
   add_delta(m.unresolved, last.unresolved, stats.unresolved);
   add_delta(m.local_hosts_learnt, last.local_hosts_learnt, stats.local_hosts_learnt);
   add_delta(m.dns_table_evictions, m.last_evictions, dns_evictions);
+  for (std::size_t i = 0; i < stats.names.size(); ++i) {
+    add_delta(*m.name_counters[i], last.names[i], stats.names[i]);
+  }
+  for (std::size_t i = 0; i < stats.encrypted_dns_flows.size(); ++i) {
+    add_delta(*m.encrypted_dns_counters[i], last.encrypted_dns_flows[i],
+              stats.encrypted_dns_flows[i]);
+  }
+  add_delta(m.flow_evictions, last.flows_evicted, stats.flows_evicted);
+  m.flows_active.Set(as_double(stats.flows_active));
   m.dns_table_addresses.Set(static_cast<double>(dns_table_size));
 }
 

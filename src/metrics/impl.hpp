@@ -64,6 +64,8 @@ struct Endpoint {
   prometheus::Counter *writes = nullptr;
   prometheus::Counter *packets = nullptr;
   prometheus::Counter *bytes = nullptr;
+  prometheus::Counter *received_packets = nullptr;
+  prometheus::Counter *received_bytes = nullptr;
   prometheus::Gauge *throughput = nullptr;
   Ewma meter;
   Legacy *legacy = nullptr; // null without legacy_names, or when its name is unusable
@@ -79,8 +81,10 @@ struct Interface {
 };
 
 struct Sums {
-  std::uint64_t packets = 0;
+  std::uint64_t packets = 0; // sent: the records a store keeps as rows
   std::uint64_t bytes = 0;
+  std::uint64_t received_packets = 0;
+  std::uint64_t received_bytes = 0;
 };
 
 // Per-call scratch of on_batch_sealed / on_batch_written, reused.
@@ -135,6 +139,16 @@ struct Metrics::Impl {
   prometheus::Histogram &store_batch_seconds;
   prometheus::Counter &store_errors;
   prometheus::Gauge &records_pending;
+  prometheus::Family<prometheus::Counter> &endpoint_received_packets;
+  prometheus::Family<prometheus::Counter> &endpoint_received_bytes;
+  prometheus::Family<prometheus::Counter> &names;
+  prometheus::Gauge &flows_active;
+  prometheus::Counter &flow_evictions;
+  prometheus::Family<prometheus::Counter> &encrypted_dns_flows;
+  std::array<prometheus::Counter *, static_cast<std::size_t>(store::NameSource::count_)>
+      name_counters{};
+  std::array<prometheus::Counter *, static_cast<std::size_t>(attribute::EncryptedDns::count_)>
+      encrypted_dns_counters{};
   std::array<prometheus::Counter *, static_cast<std::size_t>(attribute::Outcome::count_)>
       outcome_counters{};
   std::array<prometheus::Counter *, static_cast<std::size_t>(dns::DnsError::count_)>

@@ -67,7 +67,7 @@ def query(store, what, env, *extra):
 
 def sqlite_answers(tmp_path, capture):
     db = tmp_path / f"{capture.name}.db"
-    ta("analyze", "--quiet", "--store", f"sqlite:{db}", capture)
+    ta("analyze", "--naming", "dns", "--quiet", "--store", f"sqlite:{db}", capture)
     return query(f"sqlite:{db}", "endpoints", {}), query(f"sqlite:{db}", "addresses", {}), db
 
 
@@ -98,7 +98,7 @@ def test_cassandra_answers_equal_sqlite_and_the_python_driver(cassandra, keyspac
     want_endpoints, want_addresses, db = sqlite_answers(tmp_path, capture)
     store = spec(cassandra, keyspace)
     env = env_ok(cassandra)
-    ta("analyze", "--quiet", "--store", store, "--spool", tmp_path / "spool.db", capture, env=env)
+    ta("analyze", "--naming", "dns", "--quiet", "--store", store, "--spool", tmp_path / "spool.db", capture, env=env)
     assert query(store, "endpoints", env) == want_endpoints
     assert query(store, "addresses", env) == want_addresses
     # An independent client sees the same packets per endpoint.
@@ -110,7 +110,7 @@ def test_cassandra_answers_equal_sqlite_and_the_python_driver(cassandra, keyspac
         want = query(f"sqlite:{db}", "packets", {}, "--endpoint", busiest, "--limit", 0)
         assert got == want
     # The same file again: nothing changes.
-    ta("analyze", "--quiet", "--store", store, "--spool", tmp_path / "spool.db", capture, env=env)
+    ta("analyze", "--naming", "dns", "--quiet", "--store", store, "--spool", tmp_path / "spool.db", capture, env=env)
     assert query(store, "endpoints", env) == want_endpoints
 
 
@@ -119,7 +119,7 @@ def test_time_ranges_inside_a_second_equal_sqlite(cassandra, keyspace, tmp_path)
     _, _, db = sqlite_answers(tmp_path, capture)
     store = spec(cassandra, keyspace)
     env = env_ok(cassandra)
-    ta("analyze", "--quiet", "--store", store, "--spool", tmp_path / "spool.db", capture, env=env)
+    ta("analyze", "--naming", "dns", "--quiet", "--store", store, "--spool", tmp_path / "spool.db", capture, env=env)
     for since, until in [("2024-01-01T00:00:00.5Z", "2024-01-01T00:00:01.25Z"),
                          ("2024-01-01T00:00:01.1Z", "2024-01-01T00:00:01.9Z"),
                          ("2024-01-01T00:00:01Z", "2024-01-01T00:00:02Z")]:
@@ -132,13 +132,13 @@ def test_lost_spool_and_second_agent_never_double_count(cassandra, keyspace, tmp
     want, _, _ = sqlite_answers(tmp_path, capture)
     store = spec(cassandra, keyspace)
     env = env_ok(cassandra)
-    ta("analyze", "--quiet", "--store", store, "--agent-id", "a", "--spool", tmp_path / "a.db", capture, env=env)
+    ta("analyze", "--naming", "dns", "--quiet", "--store", store, "--agent-id", "a", "--spool", tmp_path / "a.db", capture, env=env)
     # The spool is lost: the cluster's ledger still knows the capture.
     (tmp_path / "a.db").unlink()
-    ta("analyze", "--quiet", "--store", store, "--agent-id", "a", "--spool", tmp_path / "a2.db", capture, env=env)
+    ta("analyze", "--naming", "dns", "--quiet", "--store", store, "--agent-id", "a", "--spool", tmp_path / "a2.db", capture, env=env)
     assert query(store, "endpoints", env) == want
     # Another agent with the same capture: its own records, counted beside.
-    ta("analyze", "--quiet", "--store", store, "--agent-id", "b", "--spool", tmp_path / "b.db", capture, env=env)
+    ta("analyze", "--naming", "dns", "--quiet", "--store", store, "--agent-id", "b", "--spool", tmp_path / "b.db", capture, env=env)
     doubled = [dict(e, packets=2 * e["packets"], bytes=2 * e["bytes"]) for e in want]
     assert query(store, "endpoints", env) == doubled
 
@@ -148,7 +148,7 @@ def test_lz4_and_tls_give_the_same_answers(cassandra, keyspace, tmp_path):
     want, _, _ = sqlite_answers(tmp_path, capture)
     store = spec(cassandra, keyspace)
     env = env_ok(cassandra)
-    ta("analyze", "--quiet", "--store", store, "--cassandra-lz4", "--spool", tmp_path / "s.db", capture, env=env)
+    ta("analyze", "--naming", "dns", "--quiet", "--store", store, "--cassandra-lz4", "--spool", tmp_path / "s.db", capture, env=env)
     assert query(store, "endpoints", env, "--cassandra-lz4") == want
     if cassandra.cert_pem:
         assert query(store, "endpoints", env, "--cassandra-tls-ca", cassandra.cert_pem) == want
@@ -162,9 +162,9 @@ def test_node_stopped_for_20s_mid_ingest_loses_nothing(cassandra, keyspace, tmp_
     env = env_ok(cassandra)
     spool = tmp_path / "spool.db"
     # Create the schema first so the ingest starts at once.
-    ta("analyze", "--quiet", "--store", store, "--spool", spool, DATA / "arkime_v6.pcap", env=env)
+    ta("analyze", "--naming", "dns", "--quiet", "--store", store, "--spool", spool, DATA / "arkime_v6.pcap", env=env)
     e = dict(os.environ, **env)
-    proc = subprocess.Popen([BIN, "analyze", "--quiet", "--store", store, "--spool", spool, cap],
+    proc = subprocess.Popen([BIN, "analyze", "--naming", "dns", "--quiet", "--store", store, "--spool", spool, cap],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
     try:
         time.sleep(1.5)
@@ -194,13 +194,13 @@ def test_wrong_password_is_a_clear_error_and_loses_nothing(cassandra, keyspace, 
     capture = DATA / "generated_small.pcap"
     store = spec(cassandra, keyspace)
     spool = tmp_path / "spool.db"
-    r = ta("analyze", "--quiet", "--store", store, "--spool", spool, capture, env={PASSWORD_ENV: "wrong"}, check=False)
+    r = ta("analyze", "--naming", "dns", "--quiet", "--store", store, "--spool", spool, capture, env={PASSWORD_ENV: "wrong"}, check=False)
     assert r.returncode != 0
     assert cassandra.contact in r.stderr and "0x0100" in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     # With the right password, everything arrives.
     want, _, _ = sqlite_answers(tmp_path, capture)
-    ta("analyze", "--quiet", "--store", store, "--spool", spool, capture, env=env_ok(cassandra))
+    ta("analyze", "--naming", "dns", "--quiet", "--store", store, "--spool", spool, capture, env=env_ok(cassandra))
     assert query(store, "endpoints", env_ok(cassandra)) == want
 
 
@@ -213,28 +213,28 @@ def free_port():
 def test_unreachable_contact_points_and_failover(cassandra, keyspace, tmp_path):
     capture = DATA / "generated_small.pcap"
     dead = f"127.0.0.1:{free_port()}"
-    r = ta("analyze", "--quiet", "--store", spec(cassandra, keyspace, dead), "--spool", tmp_path / "s.db",
+    r = ta("analyze", "--naming", "dns", "--quiet", "--store", spec(cassandra, keyspace, dead), "--spool", tmp_path / "s.db",
            capture, env=env_ok(cassandra), check=False)
     assert r.returncode != 0 and dead in r.stderr, r.stderr
     # A dead first contact point is skipped.
     store = spec(cassandra, keyspace, f"{dead},{cassandra.contact}")
-    ta("analyze", "--quiet", "--store", store, "--spool", tmp_path / "s2.db", capture, env=env_ok(cassandra))
+    ta("analyze", "--naming", "dns", "--quiet", "--store", store, "--spool", tmp_path / "s2.db", capture, env=env_ok(cassandra))
     want, _, _ = sqlite_answers(tmp_path, capture)
     assert query(store, "endpoints", env_ok(cassandra)) == want
 
 
 def test_bad_keyspace_and_password_in_spec_are_refused(cassandra, keyspace, tmp_path):
     capture = DATA / "generated_small.pcap"
-    r = ta("analyze", "--quiet", "--store", spec(cassandra, keyspace), "--spool", tmp_path / "s.db",
+    r = ta("analyze", "--naming", "dns", "--quiet", "--store", spec(cassandra, keyspace), "--spool", tmp_path / "s.db",
            "--replication", "{'class': 'NoSuchStrategy'}", capture, env=env_ok(cassandra), check=False)
     assert r.returncode != 0
     assert f"creating keyspace {keyspace}" in r.stderr and "0x2" in r.stderr, r.stderr
-    r = ta("analyze", "--store", f"cassandra://cassandra:secret@{cassandra.contact}/{keyspace}", capture, check=False)
+    r = ta("analyze", "--naming", "dns", "--store", f"cassandra://cassandra:secret@{cassandra.contact}/{keyspace}", capture, check=False)
     assert r.returncode == 2 and "TRAFFIC_ANALYZER_CASSANDRA_PASSWORD" in r.stderr, r.stderr
     # Password from a file works too.
     pw = tmp_path / "pw"
     pw.write_text(cassandra.password + "\n")
-    ta("analyze", "--quiet", "--store", spec(cassandra, keyspace), "--cassandra-password-file", pw,
+    ta("analyze", "--naming", "dns", "--quiet", "--store", spec(cassandra, keyspace), "--cassandra-password-file", pw,
        "--spool", tmp_path / "s3.db", capture, env={PASSWORD_ENV: ""})
 
 
@@ -249,7 +249,7 @@ def test_metrics_carry_the_nodes_view_and_the_clients(cassandra, keyspace, tmp_p
     subprocess.run(["cp", DATA / "generated_small.pcap", dump / "a.pcap"], check=True)
     port = free_port()
     e = dict(os.environ, **env_ok(cassandra))
-    proc = subprocess.Popen([BIN, "watch", dump, "--store", spec(cassandra, keyspace), "--spool", tmp_path / "s.db",
+    proc = subprocess.Popen([BIN, "watch", "--naming", "dns", dump, "--store", spec(cassandra, keyspace), "--spool", tmp_path / "s.db",
                              "--metrics-listen", f"127.0.0.1:{port}"], stderr=subprocess.PIPE, text=True, env=e)
     try:
         deadline = time.time() + 60

@@ -77,7 +77,7 @@ def test_run_and_capture_watch_agree_with_tcpdump_and_the_producer(tmp_path):
         tcpdump = net.spawn(net.cli, "tcpdump", "-i", net.cli_if, "-U", "-w", ref_pcap,
                             "tcp port 80 or port 53")
         wait_for_line(tcpdump, "listening on")
-        run = net.spawn(net.cli, BIN, "run", "-i", net.cli_if, "--ports", "80", "--store",
+        run = net.spawn(net.cli, BIN, "run", "--naming", "dns", "-i", net.cli_if, "--ports", "80", "--store",
                         f"sqlite:{db_run}", "--metrics-listen", "", "--flush-seconds", "0.2")
         wait_for_line(run, "capturing on")
         cap = net.spawn(net.cli, BIN, "capture", "-i", net.cli_if, "--ports", "80",
@@ -97,11 +97,11 @@ def test_run_and_capture_watch_agree_with_tcpdump_and_the_producer(tmp_path):
             p.send_signal(signal.SIGTERM)
             p.communicate(timeout=10)
         db_gwatch = tmp_path / "gwatch.db"
-        ta("watch", gdump, "--once", "--store", f"sqlite:{db_gwatch}")
+        ta("watch", "--naming", "dns", gdump, "--once", "--store", f"sqlite:{db_gwatch}")
 
         files = sorted(p.name for p in dump.iterdir())
         assert files and all(n.endswith("-dump.pcap") for n in files), files
-        ta("watch", dump, "--once", "--store", f"sqlite:{db_watch}")
+        ta("watch", "--naming", "dns", dump, "--once", "--store", f"sqlite:{db_watch}")
 
         expected = {h: tcpdump_counts(ref_pcap)[net.addresses[h]] for h in HOSTS}
         assert set(expected) == {h for h, n in truth.items() if n > 0}
@@ -125,7 +125,7 @@ def test_watch_killed_mid_file_resumes_exactly(tmp_path):
     os.rename(tmp_path / "big.pcap", cap)
     truth = json.loads((tmp_path / "big.pcap.truth.json").read_text())
     db = tmp_path / "t.db"
-    watch = subprocess.Popen([BIN, "watch", dump, "--store", f"sqlite:{db}", "--metrics-listen", ""],
+    watch = subprocess.Popen([BIN, "watch", "--naming", "dns", dump, "--store", f"sqlite:{db}", "--metrics-listen", ""],
                              stderr=subprocess.PIPE, text=True)
     done = 0
     deadline = time.time() + 60
@@ -143,7 +143,7 @@ def test_watch_killed_mid_file_resumes_exactly(tmp_path):
     watch.kill()  # kill -9: no flush, no goodbye
     watch.wait()
     assert 0 < done < 1_000_000, f"not killed mid-file (frames_done={done})"
-    r = ta("watch", dump, "--once", "--store", f"sqlite:{db}")
+    r = ta("watch", "--naming", "dns", dump, "--once", "--store", f"sqlite:{db}")
     assert query_endpoints(db) == truth["endpoints"], r.stderr
 
 
@@ -158,17 +158,17 @@ def test_watch_delete_after_and_ignored_names(tmp_path):
     whole = pathlib.Path(__file__).resolve().parent.parent / "data" / "chrissanders_http_espn.pcapng"
     (dump / "cut.pcapng").write_bytes(whole.read_bytes()[:300_000])
     db = tmp_path / "t.db"
-    r = ta("watch", dump, "--once", "--delete-after", "--store", f"sqlite:{db}")
+    r = ta("watch", "--naming", "dns", dump, "--once", "--delete-after", "--store", f"sqlite:{db}")
     left = sorted(p.name for p in dump.iterdir())
     # Damaged or unreadable files stay for a person to look at; the rest go.
     assert left == [".b.pcap.part", "c.pcap.tmp", "cut.pcapng", "junk.pcap"], left
     assert "junk.pcap" in r.stderr
     assert "cut.pcapng" in r.stderr and "records ingested before it" in r.stderr
     cut_db = tmp_path / "cut.db"
-    ta("analyze", "--quiet", "--store", f"sqlite:{cut_db}", dump / "cut.pcapng", check=False)
+    ta("analyze", "--naming", "dns", "--quiet", "--store", f"sqlite:{cut_db}", dump / "cut.pcapng", check=False)
     assert sum(e["packets"] for e in query_endpoints(cut_db)) > 0
     single = tmp_path / "single.db"
-    ta("analyze", "--quiet", "--store", f"sqlite:{single}", src, dump / "cut.pcapng", check=False)
+    ta("analyze", "--naming", "dns", "--quiet", "--store", f"sqlite:{single}", src, dump / "cut.pcapng", check=False)
     assert query_endpoints(db) == query_endpoints(single)
 
 
@@ -188,11 +188,11 @@ def test_watch_carries_dns_across_files_and_restarts(tmp_path):
     dump.mkdir()
     (dump / "1.pcap").write_bytes(frames[:off])
     db = tmp_path / "t.db"
-    ta("watch", dump, "--once", "--store", f"sqlite:{db}")
+    ta("watch", "--naming", "dns", dump, "--once", "--store", f"sqlite:{db}")
     (dump / "2.pcap").write_bytes(frames[:24] + frames[off:])
-    ta("watch", dump, "--once", "--store", f"sqlite:{db}")
+    ta("watch", "--naming", "dns", dump, "--once", "--store", f"sqlite:{db}")
     whole = tmp_path / "whole.db"
-    ta("analyze", "--quiet", "--store", f"sqlite:{whole}", src)
+    ta("analyze", "--naming", "dns", "--quiet", "--store", f"sqlite:{whole}", src)
     assert query_endpoints(db) == query_endpoints(whole)
 
 
@@ -205,10 +205,10 @@ def test_config_file_and_flags_override(tmp_path):
     from_flag = tmp_path / "from-flag.db"
     conf = tmp_path / "ta.toml"
     conf.write_text(f'[watch]\nstore = "sqlite:{from_file}"\nonce = true\nports = "22"\n')
-    ta("--config", conf, "watch", dump)
+    ta("--config", conf, "watch", "--naming", "dns", dump)
     assert from_file.exists()
     assert {r["endpoint"] for r in query_endpoints(from_file)} == {"kiwi.itojun.org"}
-    ta("--config", conf, "watch", dump, "--store", f"sqlite:{from_flag}")
+    ta("--config", conf, "watch", "--naming", "dns", dump, "--store", f"sqlite:{from_flag}")
     assert from_flag.exists()
     r = ta("--config", tmp_path / "missing.toml", "watch", dump, check=False)
     assert r.returncode == 2 and "missing.toml" in r.stderr
@@ -216,7 +216,7 @@ def test_config_file_and_flags_override(tmp_path):
 
 def test_live_bad_input_is_a_one_line_error(tmp_path):
     for args, needle in [
-        (["run", "-i", "no-such-if0", "--store", "none"], "no-such-if0"),
+        (["run", "--naming", "dns", "-i", "no-such-if0", "--store", "none"], "no-such-if0"),
         (["capture", "-i", "no-such-if0", "--out", tmp_path], "no-such-if0"),
         (["capture", "-i", "lo", "--rotate", "soon", "--out", tmp_path], "--rotate"),
         (["watch", tmp_path / "nowhere"], "nowhere"),
@@ -241,7 +241,7 @@ def test_runs_without_root_with_only_the_capture_capabilities():
         os.chmod(exe, 0o755)
         subprocess.run(["setcap", "cap_net_raw,cap_net_admin+eip", exe], check=True)
         p = subprocess.Popen(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                              exe, "run", "-i", "lo", "--store", "none", "--metrics-listen", ""],
+                              exe, "run", "--naming", "dns", "-i", "lo", "--store", "none", "--metrics-listen", ""],
                              stderr=subprocess.PIPE, text=True)
         wait_for_line(p, "capturing on lo")
         stop(p)
@@ -250,7 +250,7 @@ def test_runs_without_root_with_only_the_capture_capabilities():
         shutil.copy(BIN, plain)
         os.chmod(plain, 0o755)
         r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                            plain, "run", "-i", "lo", "--store", "none", "--metrics-listen", ""],
+                            plain, "run", "--naming", "dns", "-i", "lo", "--store", "none", "--metrics-listen", ""],
                            capture_output=True, text=True, timeout=30)
         assert r.returncode == 2 and "setcap" in r.stderr, r.stderr
     finally:

@@ -48,7 +48,7 @@ def test_prometheus_scrapes_exact_per_endpoint_writes(tmp_path):
     watched.mkdir()
     db = tmp_path / "t.db"
     port = free_port()
-    watch = spawn("watch", watched, "--store", f"sqlite:{db}", "--metrics-listen",
+    watch = spawn("watch", "--naming", "dns", watched, "--store", f"sqlite:{db}", "--metrics-listen",
                   f"127.0.0.1:{port}")
     try:
         wait_http(f"http://127.0.0.1:{port}/metrics", 20, watch)
@@ -85,7 +85,7 @@ def test_prometheus_scrapes_exact_per_endpoint_writes(tmp_path):
 
 def test_demo_runs_for_its_duration_and_stores_records(tmp_path):
     db = tmp_path / "demo.db"
-    r = subprocess.run([BIN, "demo", "--duration", "3", "--store", f"sqlite:{db}",
+    r = subprocess.run([BIN, "demo", "--naming", "dns", "--duration", "3", "--store", f"sqlite:{db}",
                         "--metrics-listen", f"127.0.0.1:{free_port()}", "--prometheus", "off",
                         "--rate", "2000", "--table-seconds", "1"],
                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
@@ -107,7 +107,7 @@ def test_demo_runs_for_its_duration_and_stores_records(tmp_path):
 def test_demo_serves_metrics_while_running_and_stops_on_sigterm(tmp_path):
     db = tmp_path / "demo.db"
     port = free_port()
-    demo = spawn("demo", "--store", f"sqlite:{db}", "--metrics-listen", f"127.0.0.1:{port}",
+    demo = spawn("demo", "--naming", "dns", "--store", f"sqlite:{db}", "--metrics-listen", f"127.0.0.1:{port}",
                  "--prometheus", "off", "--rate", "1000")
     try:
         body = wait_http(f"http://127.0.0.1:{port}/metrics", 30, demo,
@@ -129,7 +129,7 @@ def test_demo_with_its_metrics_port_taken_says_so_once_and_runs(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        r = subprocess.run([BIN, "demo", "--duration", "2", "--store", f"sqlite:{tmp_path / 'd.db'}",
+        r = subprocess.run([BIN, "demo", "--naming", "dns", "--duration", "2", "--store", f"sqlite:{tmp_path / 'd.db'}",
                             "--metrics-listen", f"127.0.0.1:{port}", "--prometheus", "auto",
                             "--prometheus-port", str(free_port()), "--rate", "500"],
                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
@@ -147,7 +147,7 @@ def test_demo_feeds_its_own_prometheus(tmp_path):
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = dict(os.environ, TMPDIR=str(tmp))
-    demo = spawn("demo", "--store", f"sqlite:{db}", "--metrics-listen",
+    demo = spawn("demo", "--naming", "dns", "--store", f"sqlite:{db}", "--metrics-listen",
                  f"127.0.0.1:{metrics_port}", "--prometheus-port", prom_port, "--rate", "1000",
                  env=env)
     try:
@@ -182,7 +182,7 @@ def test_demo_without_prometheus_installed_says_so_once_and_runs(tmp_path):
     empty = tmp_path / "bin"
     empty.mkdir()
     env = dict(os.environ, PATH=str(empty))  # no prometheus to be found
-    r = subprocess.run([BIN, "demo", "--duration", "2", "--store", f"sqlite:{tmp_path / 'd.db'}",
+    r = subprocess.run([BIN, "demo", "--naming", "dns", "--duration", "2", "--store", f"sqlite:{tmp_path / 'd.db'}",
                         "--metrics-listen", f"127.0.0.1:{free_port()}", "--rate", "500"],
                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
                        env=env)

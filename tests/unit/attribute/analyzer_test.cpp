@@ -99,13 +99,19 @@ Frame dns_response(const std::string &qname, const std::vector<const char *> &ad
   return m;
 }
 
+// These tests pin DNS-only naming (`--naming dns`); flow naming has its own.
+Options dns_naming(Options o) {
+  o.naming = Naming::dns;
+  return o;
+}
+
 struct Harness {
   std::vector<store::Batch> batches;
   Analyzer analyzer;
   std::uint64_t index = 0;
 
   explicit Harness(Options o = {})
-      : analyzer(std::move(o), [this](store::Batch &b) {
+      : analyzer(dns_naming(std::move(o)), [this](store::Batch &b) {
           batches.push_back(b);
           b.clear();
         }) {
@@ -198,7 +204,7 @@ TEST(Analyzer, PortsFilterAndLocalNets) {
 
 TEST(Analyzer, ResumedSourceSkipsStoredFramesButStillLearns) {
   std::vector<store::Batch> batches;
-  Analyzer a({}, [&](store::Batch &b) {
+  Analyzer a(dns_naming({}), [&](store::Batch &b) {
     batches.push_back(b);
     b.clear();
   });

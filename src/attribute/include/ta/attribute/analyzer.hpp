@@ -1,14 +1,20 @@
 // attribute/analyzer: the per-packet pipeline, frame in -> record out, under
 // the attribution contract (README "What is counted"):
 //   decode -> DNS responses teach address->name (and mark their receiver as a
-//   local host) -> an outbound, non-DNS packet counts for the endpoint its
-//   destination was last taught as ("" when none) -> records go out in batches.
-// ta_attribute links ta_decode, ta_dns and ta_store_api (the record and batch
-// model and the store interface; no database, no capture library).
+//   local host) -> records go out in batches. Two ways to name:
+//   - flow naming (Naming::flow, the default): TCP/UDP packets belong to
+//     flows (ta_flow) named by the client's TLS SNI, QUIC SNI or HTTP Host,
+//     else the DNS answer sent to that client, else any DNS answer; both
+//     directions count (sent, received);
+//   - DNS-only naming (Naming::dns): an outbound, non-DNS packet counts for
+//     the endpoint its destination was last taught as ("" when none).
+//   Packets of no flow (ICMP, later fragments) are always named per packet.
+// ta_attribute links ta_decode, ta_dns, ta_flow and ta_store (the record and
+// batch model; no database, no capture library).
 //
-// Every frame ends in exactly one Outcome: `counted` or a named skip reason.
-// Nothing is dropped silently; stats() holds a counter per outcome and per
-// DNS parse error.
+// Every frame ends in exactly one Outcome: `counted` or a named skip reason
+// (under flow naming, once its flow is named). Nothing is dropped silently;
+// stats() holds a counter per outcome and per DNS parse error.
 //
 // The hot path (on_frame) does not allocate once batches have warmed up.
 // Single-threaded: one Analyzer per pipeline thread.
@@ -60,9 +66,27 @@ enum class Outcome : std::uint8_t {
 
 [[nodiscard]] std::string_view to_string(Outcome o) noexcept;
 
+// How endpoints are named (README "What is counted"): `flow` names every
+// TCP/UDP flow by what its client asked for (TLS SNI, QUIC, HTTP Host), then
+// DNS, and counts both directions; `dns` is DNS-only naming of outbound
+// packets, one packet at a time.
+enum class Naming : std::uint8_t { flow, dns };
+
+// Flows that carry DNS the analyzer cannot read: DNS over TLS (TCP 853), DNS
+// over QUIC (UDP 853), DNS over HTTPS (a flow named after a known DoH
+// service). Names are stable label values (encrypted_dns_name).
+enum class EncryptedDns : std::uint8_t { dot, doq, doh, count_ };
+[[nodiscard]] std::string_view encrypted_dns_name(EncryptedDns kind) noexcept;
+
 struct Options {
+  Naming naming = Naming::flow;
   std::vector<IpPrefix> local_nets; // empty: learn local hosts from DNS
-  std::vector<std::uint16_t> ports; // empty: every port counts
+  std::vector<std::uint16_t> ports; // empty: every port counts (flows: the endpoint's port)
+  std::size_t max_flows = 262144;   // flow table bound; the least recently active flow goes
+  TimeUs flow_idle_timeout_us = 300'000'000;
+  std::size_t client_table_capacity = 1U << 18U; // (client, address) -> name pairs
+  // Hostnames of DoH services (lower-case); empty: the built-in list.
+  std::vector<std::string> doh_names;
   std::size_t dns_table_capacity = 1U << 20U;
   std::size_t local_hosts_capacity = 4096;
   std::size_t batch_records = 65536; // records (or learnt answers) per batch
@@ -78,6 +102,16 @@ struct Stats {
   std::array<std::uint64_t, static_cast<std::size_t>(dns::DnsError::count_)> dns_errors{};
   std::uint64_t local_hosts_learnt = 0;
   std::uint64_t local_hosts_evicted = 0;
+  // Flow naming: counted packets (both directions) by the source of their
+  // name, received traffic, the flow table, encrypted DNS flows by kind.
+  std::array<std::uint64_t, static_cast<std::size_t>(store::NameSource::count_)> names{};
+  std::uint64_t received_packets = 0;
+  std::uint64_t received_bytes = 0;
+  std::uint64_t flows_created = 0;
+  std::uint64_t flows_evicted = 0;
+  std::uint64_t flows_active = 0;    // a level, not a count
+  std::uint64_t packets_waiting = 0; // held until their flow is named (a level)
+  std::array<std::uint64_t, static_cast<std::size_t>(EncryptedDns::count_)> encrypted_dns_flows{};
 
   [[nodiscard]] std::uint64_t outcome(Outcome o) const noexcept {
     return outcomes[static_cast<std::size_t>(o)];
@@ -86,8 +120,10 @@ struct Stats {
 
 // What one endpoint did in this run (the analyze summary).
 struct EndpointRun {
-  std::uint64_t packets = 0;
+  std::uint64_t packets = 0; // sent
   std::uint64_t bytes = 0;
+  std::uint64_t received_packets = 0;
+  std::uint64_t received_bytes = 0;
   TimeUs first_seen = 0;
   TimeUs last_seen = 0;
 };
@@ -122,6 +158,9 @@ public:
   [[nodiscard]] const dns::AddressTable &table() const noexcept;
   [[nodiscard]] const dns::TcpReassemblerStats &dns_tcp_stats() const noexcept;
   [[nodiscard]] std::size_t local_host_count() const noexcept;
+  [[nodiscard]] Naming naming() const noexcept;
+  // Clients seen using encrypted DNS (flow naming; at most a few thousand).
+  [[nodiscard]] std::size_t encrypted_dns_clients() const noexcept;
   // Per endpoint ("" unresolved), for batches sealed so far.
   [[nodiscard]] const std::map<std::string, EndpointRun> &run_summary() const noexcept;
 

@@ -1,0 +1,104 @@
+// attribute/impl: the state of one Analyzer, shared by the files that work
+// on it:
+//   analyzer.cpp  frames in, DNS learning, local hosts, per-packet naming
+//                 (`--naming dns`, and non-TCP/UDP packets under flow naming),
+//                 batches out
+//   flows.cpp     flow naming: the flow table's packets into records, flows
+//                 into per-batch flow records, encrypted DNS
+#pragma once
+
+#include <bitset>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "ta/attribute/analyzer.hpp"
+#include "ta/dns/client_table.hpp"
+#include "ta/flow/flow.hpp"
+
+namespace ta::attribute {
+
+inline constexpr std::uint8_t kTcp = 6;
+inline constexpr std::uint8_t kUdp = 17;
+inline constexpr std::uint16_t kDnsPort = 53;
+
+struct Analyzer::Impl {
+  Impl(Options o, BatchSink s);
+
+  Options opt;
+  BatchSink sink;
+  Stats stats;
+  dns::AddressTable table;
+  dns::ClientTable clients; // flow naming: answers per client
+  dns::TcpReassembler tcp;
+  dns::DnsResponse response; // reused: ~2 KiB, not on the stack per packet
+  std::bitset<65536> port_allowed;
+  bool port_filter = false;
+
+  // Local hosts learnt from DNS responses (when Options::local_nets is empty),
+  // bounded with first-in-first-out eviction. One-entry caches per side serve
+  // the common case of one client sending most packets.
+  std::unordered_set<IpAddress, IpAddressHash> local_hosts;
+  std::deque<IpAddress> local_order;
+  struct LocalCache {
+    IpAddress address;
+    bool local = false;
+  };
+  LocalCache src_cache;
+  LocalCache dst_cache;
+  bool preloading = false; // seeding from the store: nothing to persist again
+
+  // The open batch. Names get a batch-local index on first use; index 0 is
+  // always the unresolved endpoint "".
+  store::Batch batch;
+  std::vector<EndpointRun> batch_runs;
+  std::vector<std::uint32_t> name_stamp;                     // by NameId: batch number of last use
+  std::vector<std::uint32_t> name_index;                     // by NameId: batch-local index
+  std::unordered_map<std::string, std::uint32_t> flow_names; // flow name -> batch-local index
+  std::uint32_t batch_no = 1;
+  std::map<std::string, EndpointRun> run_summary;
+
+  std::int64_t source_id = 0;
+  std::uint64_t frames_done = 0;
+  std::uint64_t frames_through = 0; // 1 + highest frame index seen in the source
+  bool in_source = false;
+
+  // Context for DNS-over-TCP messages delivered through the sink below.
+  IpAddress dns_receiver;
+  TimeUs dns_ts = 0;
+  dns::TcpReassembler::MessageSink on_tcp_message;
+
+  // Flow naming (Naming::flow only).
+  std::unique_ptr<flow::Table> flows;
+  std::unordered_set<std::string> doh_names;
+  std::unordered_set<IpAddress, IpAddressHash> encrypted_dns_clients; // bounded, for the summary
+
+  // analyzer.cpp
+  void reset_batch();
+  std::uint32_t batch_index(dns::NameId id);
+  bool local_cached(LocalCache &cache, const IpAddress &a);
+  bool is_local(const IpAddress &a);
+  void add_local(const IpAddress &a);
+  void apply_dns(Bytes msg, const IpAddress &receiver, TimeUs ts);
+  void count(Outcome o) { ++stats.outcomes[static_cast<std::size_t>(o)]; }
+  void add_run(std::uint32_t endpoint, store::Direction direction, TimeUs ts, std::uint32_t bytes);
+  void seal(std::uint64_t through, bool complete);
+  void on_frame(decode::LinkType link, std::uint64_t idx, TimeUs ts, Bytes frame);
+  void per_packet(const decode::PacketView &pv, std::uint64_t idx, TimeUs ts);
+  void maybe_seal(std::uint64_t idx);
+
+  // flows.cpp
+  void start_flows();
+  void to_flow_table(const decode::PacketView &pv, std::uint64_t idx, TimeUs ts);
+  void on_emitted(const flow::Emitted &e);
+  std::uint32_t flow_slot(flow::FlowInfo &f);
+  std::uint32_t name_index_of(std::string_view name);
+  void note_encrypted_dns(const flow::FlowInfo &f);
+  void refresh_flow_stats();
+};
+
+} // namespace ta::attribute
