@@ -38,6 +38,11 @@ public:
     out.clear();
     return Status::success();
   }
+
+  Status query_flows(const FlowQuery & /*query*/, std::vector<FlowRow> &out) override {
+    out.clear();
+    return Status::success();
+  }
 };
 
 } // namespace

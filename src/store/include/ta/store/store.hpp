@@ -193,6 +193,32 @@ struct BackendFamily {
   std::vector<BackendSample> samples;
 };
 
+// One flow as stored: its ends, name and life-time totals (every batch's
+// deltas added up).
+struct FlowRow {
+  std::uint8_t protocol = 0;
+  std::string client; // canonical address text
+  std::uint16_t client_port = 0;
+  std::string endpoint_address;
+  std::uint16_t endpoint_port = 0;
+  std::string endpoint; // the flow's name; "" is the unresolved endpoint
+  NameSource source = NameSource::none;
+  std::uint64_t sent_packets = 0;
+  std::uint64_t sent_bytes = 0;
+  std::uint64_t received_packets = 0;
+  std::uint64_t received_bytes = 0;
+  TimeUs first_seen = 0;
+  TimeUs last_seen = 0;
+};
+
+// Which flows query_flows returns: those named `endpoint` (when given) whose
+// life [first_seen, last_seen] overlaps the range: last_seen >= since and
+// first_seen < until.
+struct FlowQuery {
+  std::optional<std::string> endpoint;
+  TimeRange range;
+};
+
 struct AddressRow {
   std::string address;
   std::string name;
@@ -226,6 +252,12 @@ public:
   [[nodiscard]] virtual Status query_packets(std::string_view endpoint, std::size_t limit,
                                              std::vector<PacketRow> &out) = 0;
   [[nodiscard]] virtual Status query_addresses(std::vector<AddressRow> &out) = 0;
+  // Ordered by first seen (then client, then endpoint address). A backend
+  // that keeps no flows answers unsupported.
+  [[nodiscard]] virtual Status query_flows(const FlowQuery & /*query*/, std::vector<FlowRow> &out) {
+    out.clear();
+    return Status::unsupported("this store keeps no flows");
+  }
 
   // Backends that hand batches on asynchronously (Cassandra, through its
   // durable spool) wait here until everything write() accepted has reached
