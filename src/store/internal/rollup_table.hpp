@@ -1,7 +1,9 @@
 // store/rollup_table: the per-batch in-memory roll-up aggregation used by the
 // SQLite backend (private to the store libraries).
 //
-// One entry per (endpoint id, second, destination address). The table is a
+// One entry per (endpoint id, second, endpoint address): sent packets and
+// bytes, received packets and bytes, packets (both directions) per name
+// source, and the first/last timestamp of either direction. The table is a
 // flat open-addressing hash index over a dense vector of entries; clear()
 // keeps both allocations, so after the first few batches (warm-up) adding a
 // packet never allocates. Only growth past the largest batch seen so far
@@ -9,6 +11,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -17,6 +20,7 @@
 
 #include "ta/common/address.hpp"
 #include "ta/common/time.hpp"
+#include "ta/store/store.hpp"
 
 namespace ta::store::detail {
 
@@ -27,12 +31,31 @@ struct RollupKey {
   friend bool operator==(const RollupKey &, const RollupKey &) = default;
 };
 
+inline constexpr std::size_t kNameSources = static_cast<std::size_t>(NameSource::count_);
+
 struct Rollup {
   RollupKey key;
-  std::int64_t packets = 0;
-  std::int64_t bytes = 0;
+  std::int64_t packets = 0; // sent
+  std::int64_t bytes = 0;   // sent
+  std::int64_t received_packets = 0;
+  std::int64_t received_bytes = 0;
+  std::array<std::int64_t, kNameSources> names{}; // by NameSource, both directions
   TimeUs first_us = 0;
   TimeUs last_us = 0;
+
+  void count(std::int64_t b, TimeUs ts, Direction d, NameSource s) noexcept {
+    if (d == Direction::received) {
+      received_packets += 1;
+      received_bytes += b;
+    } else {
+      packets += 1;
+      bytes += b;
+    }
+    const auto i = static_cast<std::size_t>(s);
+    names[i < kNameSources ? i : 0] += 1;
+    first_us = std::min(first_us, ts);
+    last_us = std::max(last_us, ts);
+  }
 };
 
 class RollupTable {
@@ -47,7 +70,8 @@ public:
   [[nodiscard]] std::span<const Rollup> entries() const noexcept { return entries_; }
 
   // Counts one packet of `bytes` at `ts` under `key`.
-  void add(const RollupKey &key, std::int64_t bytes, TimeUs ts) {
+  void add(const RollupKey &key, std::int64_t bytes, TimeUs ts, Direction d = Direction::sent,
+           NameSource source = NameSource::none) {
     if ((entries_.size() + 1) * 2 > slots_.size()) {
       grow();
     }
@@ -55,15 +79,16 @@ public:
     while (slots_[i] != 0) {
       Rollup &r = entries_[slots_[i] - 1];
       if (r.key == key) {
-        r.packets += 1;
-        r.bytes += bytes;
-        r.first_us = std::min(r.first_us, ts);
-        r.last_us = std::max(r.last_us, ts);
+        r.count(bytes, ts, d, source);
         return;
       }
       i = (i + 1) & mask_;
     }
-    entries_.push_back(Rollup{key, 1, bytes, ts, ts});
+    Rollup &r = entries_.emplace_back();
+    r.key = key;
+    r.first_us = ts;
+    r.last_us = ts;
+    r.count(bytes, ts, d, source);
     slots_[i] = static_cast<std::uint32_t>(entries_.size());
   }
 

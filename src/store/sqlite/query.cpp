@@ -1,5 +1,6 @@
 // store/sqlite/query: reloading learnt state and the three queries.
 #include <algorithm>
+#include <array>
 #include <map>
 #include <string>
 
@@ -126,6 +127,12 @@ Status SqliteStore::query_packets(std::string_view endpoint, std::size_t limit,
 // aggregated from the packets table (a full scan: it has no time index). A
 // range whose bounds are whole seconds (the usual case: dates, plain seconds)
 // never touches the packets table. Both sources are merged per endpoint.
+//
+// Received packets and bytes and the per-source name counts have no packet
+// rows to split a second with: they come from the whole seconds' roll-ups
+// only. Exact for whole-second bounds (the usual case); a bound inside a
+// second leaves that second's received and name counts out, so they never
+// count a packet outside the range (sent counts stay exact).
 Status SqliteStore::query_endpoints_in_transaction(const TimeRange &range,
                                                    std::vector<EndpointSummary> &out) {
   constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
@@ -146,13 +153,21 @@ Status SqliteStore::query_endpoints_in_transaction(const TimeRange &range,
   struct Agg {
     std::uint64_t packets = 0;
     std::uint64_t bytes = 0;
+    std::uint64_t received_packets = 0;
+    std::uint64_t received_bytes = 0;
+    std::array<std::uint64_t, detail::kNameSources> names{};
     TimeUs first = std::numeric_limits<TimeUs>::max();
     TimeUs last = std::numeric_limits<TimeUs>::min();
     std::vector<IpAddress> addresses;
   };
   std::map<std::int64_t, Agg> by_id;
+  const auto u64 = [](sqlite3_stmt *s, int col) {
+    return static_cast<std::uint64_t>(sqlite3_column_int64(s, col));
+  };
 
-  const auto collect = [&](sqlite3_stmt *s, std::string_view what) -> Status {
+  // Rows of rollups, or of packets (sent packets of the partial seconds).
+  const auto collect = [&](sqlite3_stmt *s, std::string_view what, bool rollups) -> Status {
+    constexpr int base = 2;
     int rc = 0;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
       IpAddress a;
@@ -160,11 +175,18 @@ Status SqliteStore::query_endpoints_in_transaction(const TimeRange &range,
         return Status::failure(plain_error(std::string(what) + " holds a malformed address"));
       }
       Agg &agg = by_id[sqlite3_column_int64(s, 0)];
-      agg.packets += static_cast<std::uint64_t>(sqlite3_column_int64(s, 2));
-      agg.bytes += static_cast<std::uint64_t>(sqlite3_column_int64(s, 3));
-      agg.first = std::min<TimeUs>(agg.first, sqlite3_column_int64(s, 4));
-      agg.last = std::max<TimeUs>(agg.last, sqlite3_column_int64(s, 5));
       agg.addresses.push_back(a);
+      agg.packets += u64(s, base);
+      agg.bytes += u64(s, base + 1);
+      agg.first = std::min<TimeUs>(agg.first, sqlite3_column_int64(s, base + 2));
+      agg.last = std::max<TimeUs>(agg.last, sqlite3_column_int64(s, base + 3));
+      if (rollups) {
+        agg.received_packets += u64(s, base + 4);
+        agg.received_bytes += u64(s, base + 5);
+        for (std::size_t i = 0; i < agg.names.size(); ++i) {
+          agg.names[i] += u64(s, base + 6 + static_cast<int>(i));
+        }
+      }
     }
     if (rc != SQLITE_DONE) {
       return fail(std::string("summarising ") + std::string(what));
@@ -178,7 +200,7 @@ Status SqliteStore::query_endpoints_in_transaction(const TimeRange &range,
     if ((sqlite3_bind_int64(s, 1, lo) | sqlite3_bind_int64(s, 2, hi)) != SQLITE_OK) {
       return fail("summarising rollups");
     }
-    if (Status st = collect(s, "rollups"); !st) {
+    if (Status st = collect(s, "rollups", true); !st) {
       return st;
     }
   }
@@ -190,7 +212,7 @@ Status SqliteStore::query_endpoints_in_transaction(const TimeRange &range,
         SQLITE_OK) {
       return fail("summarising packets");
     }
-    if (Status st = collect(s, "packets"); !st) {
+    if (Status st = collect(s, "packets", false); !st) {
       return st;
     }
   }
@@ -216,6 +238,9 @@ Status SqliteStore::query_endpoints_in_transaction(const TimeRange &range,
     }
     e.packets = agg.packets;
     e.bytes = agg.bytes;
+    e.received_packets = agg.received_packets;
+    e.received_bytes = agg.received_bytes;
+    e.names = agg.names;
     e.first_seen = agg.first;
     e.last_seen = agg.last;
     std::sort(agg.addresses.begin(), agg.addresses.end());
@@ -261,6 +286,67 @@ Status SqliteStore::query_endpoints(const TimeRange &range, std::vector<Endpoint
     out.clear();
     rollback();
     return Status::failure(plain_error("query_endpoints: out of memory"));
+  }
+}
+
+} // namespace ta::store::detail::sqlite
+
+namespace ta::store::detail::sqlite {
+
+Status SqliteStore::query_flows(const FlowQuery &query, std::vector<FlowRow> &out) {
+  try {
+    const std::lock_guard lock(mu_);
+    out.clear();
+    const TimeRange &range = query.range;
+    if (range.since && range.until && *range.since >= *range.until) {
+      return Status::success();
+    }
+    sqlite3_stmt *s = query_flows_.get();
+    ResetOnExit reset(s);
+    int brc = query.endpoint ? bind_text(s, 1, *query.endpoint) : sqlite3_bind_null(s, 1);
+    brc |= sqlite3_bind_int64(s, 2, range.since.value_or(std::numeric_limits<std::int64_t>::min()));
+    brc |= sqlite3_bind_int64(s, 3, range.until.value_or(std::numeric_limits<std::int64_t>::max()));
+    if (brc != SQLITE_OK) {
+      return fail("querying flows");
+    }
+    const auto u64 = [s](int col) {
+      return static_cast<std::uint64_t>(sqlite3_column_int64(s, col));
+    };
+    int rc = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      IpAddress client;
+      IpAddress endpoint;
+      if (!address_from_blob(sqlite3_column_blob(s, 1), sqlite3_column_bytes(s, 1), client) ||
+          !address_from_blob(sqlite3_column_blob(s, 3), sqlite3_column_bytes(s, 3), endpoint)) {
+        return Status::failure(plain_error("flows table holds a malformed address"));
+      }
+      const std::int64_t source = sqlite3_column_int64(s, 6);
+      FlowRow row;
+      row.protocol = static_cast<std::uint8_t>(sqlite3_column_int64(s, 0));
+      row.client = client.to_string();
+      row.client_port = static_cast<std::uint16_t>(sqlite3_column_int64(s, 2));
+      row.endpoint_address = endpoint.to_string();
+      row.endpoint_port = static_cast<std::uint16_t>(sqlite3_column_int64(s, 4));
+      row.endpoint = std::string(column_text(s, 5));
+      row.source = source >= 0 && source < static_cast<std::int64_t>(NameSource::count_)
+                       ? static_cast<NameSource>(source)
+                       : NameSource::none;
+      row.sent_packets = u64(7);
+      row.sent_bytes = u64(8);
+      row.received_packets = u64(9);
+      row.received_bytes = u64(10);
+      row.first_seen = sqlite3_column_int64(s, 11);
+      row.last_seen = sqlite3_column_int64(s, 12);
+      out.push_back(std::move(row));
+    }
+    if (rc != SQLITE_DONE) {
+      out.clear();
+      return fail("querying flows");
+    }
+    return Status::success();
+  } catch (...) {
+    out.clear();
+    return Status::failure(plain_error("query_flows: out of memory"));
   }
 }
 

@@ -61,6 +61,42 @@ CREATE TABLE local_hosts(
   address BLOB PRIMARY KEY,
   first_us INTEGER NOT NULL) WITHOUT ROWID;
 )sql"},
+    // v3: flow naming. Roll-ups gain received traffic and packets per name
+    // source (NameSource order). Rows written before v3 counted sent packets
+    // only, each named by a DNS answer or unresolved (""): their name counts
+    // are filled in that way, so the per-source counts add up to the
+    // packets on old rows too. Flows: one row per flow (origin source, first
+    // frame), every batch's deltas added up.
+    {3, R"sql(
+ALTER TABLE rollups ADD COLUMN received_packets INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rollups ADD COLUMN received_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rollups ADD COLUMN names_none INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rollups ADD COLUMN names_sni INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rollups ADD COLUMN names_quic INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rollups ADD COLUMN names_http INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE rollups ADD COLUMN names_dns INTEGER NOT NULL DEFAULT 0;
+UPDATE rollups SET names_none = packets
+  WHERE endpoint_id IN (SELECT id FROM endpoints WHERE name = '');
+UPDATE rollups SET names_dns = packets
+  WHERE endpoint_id NOT IN (SELECT id FROM endpoints WHERE name = '');
+CREATE TABLE flows(
+  origin_source INTEGER NOT NULL,
+  first_frame INTEGER NOT NULL,
+  protocol INTEGER NOT NULL,
+  client BLOB NOT NULL,
+  client_port INTEGER NOT NULL,
+  endpoint_address BLOB NOT NULL,
+  endpoint_port INTEGER NOT NULL,
+  endpoint_id INTEGER NOT NULL,
+  source INTEGER NOT NULL,
+  sent_packets INTEGER NOT NULL,
+  sent_bytes INTEGER NOT NULL,
+  received_packets INTEGER NOT NULL,
+  received_bytes INTEGER NOT NULL,
+  first_us INTEGER NOT NULL,
+  last_us INTEGER NOT NULL,
+  PRIMARY KEY(origin_source, first_frame)) WITHOUT ROWID;
+)sql"},
 };
 constexpr int kSchemaVersion = std::end(kMigrations)[-1].version;
 // ---- SQL of the cached statements -----------------------------------------
@@ -98,11 +134,33 @@ std::string insert_packets_sql(int rows) {
 constexpr const char *kMaxStoredKey =
     "SELECT key FROM packets WHERE key BETWEEN ?1 AND ?2 ORDER BY key DESC LIMIT 1";
 
+constexpr const char *kSelectFramesDone = "SELECT frames_done FROM sources WHERE id = ?1";
+
 constexpr const char *kUpsertRollup =
-    "INSERT INTO rollups(endpoint_id, second, address, packets, bytes, first_us, last_us) "
-    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+    "INSERT INTO rollups(endpoint_id, second, address, packets, bytes, first_us, last_us, "
+    "received_packets, received_bytes, names_none, names_sni, names_quic, names_http, names_dns) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
     "ON CONFLICT(endpoint_id, second, address) DO UPDATE SET "
     "packets = packets + excluded.packets, bytes = bytes + excluded.bytes, "
+    "first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us), "
+    "received_packets = received_packets + excluded.received_packets, "
+    "received_bytes = received_bytes + excluded.received_bytes, "
+    "names_none = names_none + excluded.names_none, names_sni = names_sni + excluded.names_sni, "
+    "names_quic = names_quic + excluded.names_quic, names_http = names_http + excluded.names_http, "
+    "names_dns = names_dns + excluded.names_dns";
+
+// A flow's ends, name and source are those of its first write (a flow keeps
+// its name for life); counters add up, [first, last] widens.
+constexpr const char *kUpsertFlow =
+    "INSERT INTO flows(origin_source, first_frame, protocol, client, client_port, "
+    "endpoint_address, endpoint_port, endpoint_id, source, sent_packets, sent_bytes, "
+    "received_packets, received_bytes, first_us, last_us) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
+    "ON CONFLICT(origin_source, first_frame) DO UPDATE SET "
+    "sent_packets = sent_packets + excluded.sent_packets, "
+    "sent_bytes = sent_bytes + excluded.sent_bytes, "
+    "received_packets = received_packets + excluded.received_packets, "
+    "received_bytes = received_bytes + excluded.received_bytes, "
     "first_us = min(first_us, excluded.first_us), last_us = max(last_us, excluded.last_us)";
 
 // Latest answer wins. The same name again widens [first, last] (so replays
@@ -130,13 +188,23 @@ constexpr const char *kQueryAddresses =
     "SELECT address, name, first_learnt_us, last_learnt_us FROM addresses ORDER BY name, address";
 
 constexpr const char *kRollupSummary =
-    "SELECT endpoint_id, address, sum(packets), sum(bytes), min(first_us), max(last_us) "
+    "SELECT endpoint_id, address, sum(packets), sum(bytes), min(first_us), max(last_us), "
+    "sum(received_packets), sum(received_bytes), sum(names_none), sum(names_sni), "
+    "sum(names_quic), sum(names_http), sum(names_dns) "
     "FROM rollups WHERE second >= ?1 AND second < ?2 GROUP BY endpoint_id, address";
 // Two half-open µs intervals (the partial boundary seconds of a range).
 constexpr const char *kPacketSummary =
     "SELECT endpoint_id, address, count(*), sum(bytes), min(ts_us), max(ts_us) FROM packets "
     "WHERE (ts_us >= ?1 AND ts_us < ?2) OR (ts_us >= ?3 AND ts_us < ?4) "
     "GROUP BY endpoint_id, address";
+
+// ?1 NULL: every endpoint. Overlap: last_us >= since and first_us < until.
+constexpr const char *kQueryFlows =
+    "SELECT f.protocol, f.client, f.client_port, f.endpoint_address, f.endpoint_port, e.name, "
+    "f.source, f.sent_packets, f.sent_bytes, f.received_packets, f.received_bytes, f.first_us, "
+    "f.last_us FROM flows AS f JOIN endpoints AS e ON e.id = f.endpoint_id "
+    "WHERE (?1 IS NULL OR e.name = ?1) AND f.last_us >= ?2 AND f.first_us < ?3 "
+    "ORDER BY f.first_us, f.origin_source, f.first_frame";
 
 constexpr const char *kQueryPackets =
     "SELECT p.ts_us, p.address, p.port, p.protocol, p.bytes FROM packets AS p "
@@ -310,6 +378,9 @@ bool SqliteStore::prepare_all(std::string &error) {
       {&endpoint_name_, kEndpointName},
       {&insert_packet_, kInsertPacket},
       {&upsert_rollup_, kUpsertRollup},
+      {&select_frames_done_, kSelectFramesDone},
+      {&upsert_flow_, kUpsertFlow},
+      {&query_flows_, kQueryFlows},
       {&upsert_address_, kUpsertAddress},
       {&load_addresses_, kLoadAddresses},
       {&insert_local_host_, kInsertLocalHost},

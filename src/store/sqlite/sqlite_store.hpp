@@ -2,7 +2,7 @@
 // (schema.cpp: schema, migration, open; write.cpp: the ledger and writes;
 // query.cpp: loads and queries).
 //
-// Schema (PRAGMA user_version = 2, PRAGMA application_id = kApplicationId):
+// Schema (PRAGMA user_version = 3, PRAGMA application_id = kApplicationId):
 //
 //   sources    the ingest ledger: one row per capture, identified by its
 //              content fingerprint. frames_done only grows (max), complete
@@ -12,20 +12,35 @@
 //   endpoints  hostname -> small integer id; "" is the unresolved endpoint.
 //              Rows are never deleted, so a committed name -> id mapping is
 //              stable and can be cached in memory.
-//   packets    one row per (source, frame): key = (source_id << 40) | frame.
-//              The key is the rowid, so each source's rows are appended in
-//              key order and INSERT OR IGNORE on the key *is* the idempotency
-//              check. No secondary index: insert speed comes first; the
-//              queries that need packets (query_packets, partial seconds of a
-//              ranged query_endpoints) scan.
-//   rollups    per (endpoint, second, destination address): packets, bytes,
-//              first/last timestamp. Derived in the same transaction from the
-//              packet rows that were actually inserted (sqlite3_changes() ==
-//              1), so a replayed batch adds nothing. WITHOUT ROWID: the
-//              primary key is the only access path.
+//   packets    one row per SENT packet (source, frame): key = (source_id <<
+//              40) | frame. The key is the rowid, so each source's rows are
+//              appended in key order and INSERT OR IGNORE on the key *is* the
+//              idempotency check. No secondary index: insert speed comes
+//              first; the queries that need packets (query_packets, partial
+//              seconds of a ranged query_endpoints) scan. Received packets
+//              have no rows.
+//   rollups    per (endpoint, second, endpoint address): sent packets and
+//              bytes, received_packets and received_bytes (v3), packets of
+//              both directions per name source names_none .. names_dns (v3),
+//              first/last timestamp of either direction. Derived in the same
+//              transaction from the packets that are new (below), so a
+//              replayed batch adds nothing. WITHOUT ROWID: the primary key is
+//              the only access path.
+//   flows      (v3) per flow (origin_source, first_frame): protocol, client
+//              and endpoint ends, name (endpoint id) and its source, sent and
+//              received packets and bytes, first/last seen: the sum of every
+//              batch's deltas. WITHOUT ROWID, no other index.
 //   addresses  the learnt DNS table, latest answer wins.
 //   local_hosts (v2) hosts that received a DNS response: what makes traffic
 //              outbound when no --local-net is given.
+//
+// Which packets of a batch are new. A sent packet is new iff its row was
+// inserted (the key check above). A received packet has no row: it is new
+// iff its frame is at or past the source's frames_done as it was before the
+// batch (the ledger says every lower frame is accounted for; the batch moves
+// it in the same transaction). A flow's deltas are taken as the batch gives
+// them, less the packets of the flow that were not new (a replay adds
+// nothing; first/last seen are a min/max, so a replay leaves them be).
 //
 // Address blobs are IpAddress::length() bytes: 4 for IPv4, 16 for IPv6.
 // Timestamps are µs since the epoch (TimeUs); `second` is floor(ts_us / 1e6).
@@ -173,6 +188,7 @@ public:
   Status query_packets(std::string_view endpoint, std::size_t limit,
                        std::vector<PacketRow> &out) override;
   Status query_addresses(std::vector<AddressRow> &out) override;
+  Status query_flows(const FlowQuery &query, std::vector<FlowRow> &out) override;
 
 private:
   explicit SqliteStore(std::string path) : path_(std::move(path)) {}
@@ -200,8 +216,13 @@ private:
   Status write_in_transaction(const Batch &batch);
   // Checks indices and ranges; sets frames_ascending_.
   Status validate(const Batch &batch);
+  // Over sent_[begin, end).
   Status insert_packets_one_by_one(const Batch &batch, std::size_t begin, std::size_t end);
   Status insert_packets_in_bulk(const Batch &batch, std::size_t begin, std::size_t end);
+  Status count_received(const Batch &batch, std::uint64_t frames_done);
+  Status upsert_flows(const Batch &batch);
+  // A packet that was stored before: its flow's deltas lose it.
+  void not_new(const PacketRecord &p);
   [[nodiscard]] int bind_packet(sqlite3_stmt *s, int first, const Batch &batch,
                                 const PacketRecord &p, std::int64_t eid) noexcept;
   Status resolve(const Batch &batch, std::uint32_t index, std::int64_t &eid);
@@ -218,6 +239,7 @@ private:
   Stmt insert_source_, select_source_, advance_source_;
   Stmt select_endpoint_, insert_endpoint_, endpoint_name_;
   Stmt insert_packet_, insert_packets_, max_stored_key_, upsert_rollup_, upsert_address_;
+  Stmt select_frames_done_, upsert_flow_, query_flows_;
   Stmt insert_local_host_, load_local_hosts_;
   Stmt load_addresses_, query_addresses_, rollup_summary_, packet_summary_, query_packets_;
 
@@ -226,7 +248,13 @@ private:
   std::unordered_map<std::string, std::int64_t, StringHash, std::equal_to<>> endpoint_cache_;
   // Per-batch state, reused across batches.
   std::vector<std::int64_t> batch_endpoint_ids_; // batch index -> id, 0 = not resolved yet
-  bool frames_ascending_ = false;                // the batch's frames strictly increase
+  bool frames_ascending_ = false;                // the sent packets' frames strictly increase
+  std::vector<std::uint32_t> sent_;              // indices of the batch's sent packets
+  struct FlowLoss {                              // deltas of packets that were not new
+    std::uint64_t sent_packets = 0, sent_bytes = 0, received_packets = 0, received_bytes = 0;
+  };
+  std::vector<FlowLoss> flow_loss_; // by flow index; empty while every packet is new
+  std::size_t flow_count_ = 0;      // the batch's flows
   detail::RollupTable rollups_;
 };
 

@@ -60,11 +60,31 @@ Status SqliteStore::validate(const Batch &batch) {
   const std::size_t names = batch.endpoints.size();
   frames_ascending_ = true;
   std::uint64_t previous = 0;
-  for (const PacketRecord &p : batch.packets) {
-    if (&p != batch.packets.data() && p.frame <= previous) {
-      frames_ascending_ = false;
+  sent_.clear();
+  if (batch.packets.size() > std::numeric_limits<std::uint32_t>::max()) {
+    return Status::invalid_argument(plain_error("write: too many packets in one batch"));
+  }
+  for (std::size_t i = 0; i < batch.packets.size(); ++i) {
+    const PacketRecord &p = batch.packets[i];
+    if (p.direction == Direction::sent) {
+      if (!sent_.empty() && p.frame <= previous) {
+        frames_ascending_ = false;
+      }
+      previous = p.frame;
+      sent_.push_back(static_cast<std::uint32_t>(i));
+    } else if (p.direction != Direction::received) {
+      return Status::invalid_argument(
+          plain_error("write: frame " + std::to_string(p.frame) + " has an unknown direction"));
     }
-    previous = p.frame;
+    if (p.source >= NameSource::count_) {
+      return Status::invalid_argument(
+          plain_error("write: frame " + std::to_string(p.frame) + " has an unknown name source"));
+    }
+    if (p.flow != kNoFlow && p.flow >= batch.flows.size()) {
+      return Status::invalid_argument(plain_error("write: frame " + std::to_string(p.frame) +
+                                                  " refers to flow #" + std::to_string(p.flow) +
+                                                  " of " + std::to_string(batch.flows.size())));
+    }
     if (p.frame >= kFrameLimit) {
       return Status::invalid_argument(plain_error("write: frame " + std::to_string(p.frame) +
                                                   " exceeds the 2^40 frames a source may have"));
@@ -77,6 +97,24 @@ Status SqliteStore::validate(const Batch &batch) {
     if (!p.dst.valid()) {
       return Status::invalid_argument(
           plain_error("write: frame " + std::to_string(p.frame) + " has no destination address"));
+    }
+  }
+  for (const FlowRecord &f : batch.flows) {
+    if (f.name >= names) {
+      return Status::invalid_argument(plain_error("write: flow refers to name #" +
+                                                  std::to_string(f.name) + " of " +
+                                                  std::to_string(names)));
+    }
+    if (!f.client.valid() || !f.endpoint_address.valid()) {
+      return Status::invalid_argument(plain_error("write: flow without an address"));
+    }
+    if (f.source >= NameSource::count_) {
+      return Status::invalid_argument(plain_error("write: flow with an unknown name source"));
+    }
+    constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+    if (f.first_frame > kMax || f.sent_packets > kMax || f.sent_bytes > kMax ||
+        f.received_packets > kMax || f.received_bytes > kMax) {
+      return Status::invalid_argument(plain_error("write: flow counter out of range"));
     }
   }
   for (const LearntAddress &l : batch.learnt) {
@@ -153,7 +191,7 @@ Status SqliteStore::insert_packets_one_by_one(const Batch &batch, std::size_t be
                                               std::size_t end) {
   sqlite3_stmt *ins = insert_packet_.get();
   for (std::size_t i = begin; i < end; ++i) {
-    const PacketRecord &p = batch.packets[i];
+    const PacketRecord &p = batch.packets[sent_[i]];
     std::int64_t eid = 0;
     if (Status st = resolve(batch, p.endpoint, eid); !st) {
       return st;
@@ -163,7 +201,9 @@ Status SqliteStore::insert_packets_one_by_one(const Batch &batch, std::size_t be
     }
     if (sqlite3_changes(db_.get()) == 1) { // 0: stored by an earlier write
       rollups_.add(detail::RollupKey{eid, floor_div(p.ts_us, kUsPerSecond), p.dst}, p.bytes,
-                   p.ts_us);
+                   p.ts_us, p.direction, p.source);
+    } else {
+      not_new(p);
     }
   }
   return Status::success();
@@ -181,25 +221,100 @@ Status SqliteStore::insert_packets_in_bulk(const Batch &batch, std::size_t begin
     const std::size_t rows = full ? kRowsPerInsert : 1;
     int brc = SQLITE_OK;
     for (std::size_t r = 0; r < rows; ++r) {
-      const PacketRecord &p = batch.packets[i + r];
+      const PacketRecord &p = batch.packets[sent_[i + r]];
       std::int64_t eid = 0;
       if (Status st = resolve(batch, p.endpoint, eid); !st) {
         return st;
       }
       brc |= bind_packet(s, static_cast<int>(r) * kPacketColumns + 1, batch, p, eid);
       rollups_.add(detail::RollupKey{eid, floor_div(p.ts_us, kUsPerSecond), p.dst}, p.bytes,
-                   p.ts_us);
+                   p.ts_us, p.direction, p.source);
     }
+    const std::uint64_t first_frame = batch.packets[sent_[i]].frame;
+    const std::uint64_t last_frame = batch.packets[sent_[i + rows - 1]].frame;
     if (brc != SQLITE_OK || !step_done(s)) {
-      return fail("inserting frames " + std::to_string(batch.packets[i].frame) + ".." +
-                  std::to_string(batch.packets[i + rows - 1].frame));
+      return fail("inserting frames " + std::to_string(first_frame) + ".." +
+                  std::to_string(last_frame));
     }
     if (sqlite3_changes(db_.get()) != static_cast<int>(rows)) {
-      return Status::failure(plain_error("write: frames " + std::to_string(batch.packets[i].frame) +
-                                         ".." + std::to_string(batch.packets[i + rows - 1].frame) +
+      return Status::failure(plain_error("write: frames " + std::to_string(first_frame) + ".." +
+                                         std::to_string(last_frame) +
                                          " were unexpectedly already stored"));
     }
     i += rows;
+  }
+  return Status::success();
+}
+
+void SqliteStore::not_new(const PacketRecord &p) {
+  if (p.flow == kNoFlow) {
+    return;
+  }
+  if (flow_loss_.empty()) {
+    flow_loss_.resize(flow_count_);
+  }
+  FlowLoss &l = flow_loss_[p.flow];
+  if (p.direction == Direction::received) {
+    l.received_packets += 1;
+    l.received_bytes += p.bytes;
+  } else {
+    l.sent_packets += 1;
+    l.sent_bytes += p.bytes;
+  }
+}
+
+// Received packets have no rows: new iff at or past the ledger's position
+// before this batch (sqlite_store.hpp).
+Status SqliteStore::count_received(const Batch &batch, std::uint64_t frames_done) {
+  if (sent_.size() == batch.packets.size()) {
+    return Status::success();
+  }
+  for (const PacketRecord &p : batch.packets) {
+    if (p.direction != Direction::received) {
+      continue;
+    }
+    if (p.frame < frames_done) {
+      not_new(p);
+      continue;
+    }
+    std::int64_t eid = 0;
+    if (Status st = resolve(batch, p.endpoint, eid); !st) {
+      return st;
+    }
+    rollups_.add(detail::RollupKey{eid, floor_div(p.ts_us, kUsPerSecond), p.dst}, p.bytes, p.ts_us,
+                 p.direction, p.source);
+  }
+  return Status::success();
+}
+
+Status SqliteStore::upsert_flows(const Batch &batch) {
+  sqlite3_stmt *up = upsert_flow_.get();
+  const auto less = [](std::uint64_t a, std::uint64_t b) {
+    return static_cast<std::int64_t>(a > b ? a - b : 0);
+  };
+  for (std::size_t i = 0; i < batch.flows.size(); ++i) {
+    const FlowRecord &f = batch.flows[i];
+    const FlowLoss loss = flow_loss_.empty() ? FlowLoss{} : flow_loss_[i];
+    std::int64_t eid = 0;
+    if (Status st = resolve(batch, f.name, eid); !st) {
+      return st;
+    }
+    const int brc =
+        sqlite3_bind_int64(up, 1, f.origin_source) |
+        sqlite3_bind_int64(up, 2, static_cast<std::int64_t>(f.first_frame)) |
+        sqlite3_bind_int(up, 3, f.protocol) | bind_address(up, 4, f.client) |
+        sqlite3_bind_int(up, 5, f.client_port) | bind_address(up, 6, f.endpoint_address) |
+        sqlite3_bind_int(up, 7, f.endpoint_port) | sqlite3_bind_int64(up, 8, eid) |
+        sqlite3_bind_int(up, 9, static_cast<int>(f.source)) |
+        sqlite3_bind_int64(up, 10, less(f.sent_packets, loss.sent_packets)) |
+        sqlite3_bind_int64(up, 11, less(f.sent_bytes, loss.sent_bytes)) |
+        sqlite3_bind_int64(up, 12, less(f.received_packets, loss.received_packets)) |
+        sqlite3_bind_int64(up, 13, less(f.received_bytes, loss.received_bytes)) |
+        sqlite3_bind_int64(up, 14, f.first_seen) | sqlite3_bind_int64(up, 15, f.last_seen);
+    if (brc != SQLITE_OK || !step_done(up)) {
+      return fail("recording flow " + std::to_string(f.origin_source) + "/" +
+                  std::to_string(f.first_frame));
+    }
   }
   return Status::success();
 }
@@ -209,10 +324,14 @@ Status SqliteStore::upsert_rollups() {
   rollups_.sort_by_key();
   sqlite3_stmt *up = upsert_rollup_.get();
   for (const detail::Rollup &r : rollups_.entries()) {
-    const int brc = sqlite3_bind_int64(up, 1, r.key.endpoint_id) |
-                    sqlite3_bind_int64(up, 2, r.key.second) | bind_address(up, 3, r.key.address) |
-                    sqlite3_bind_int64(up, 4, r.packets) | sqlite3_bind_int64(up, 5, r.bytes) |
-                    sqlite3_bind_int64(up, 6, r.first_us) | sqlite3_bind_int64(up, 7, r.last_us);
+    const int brc =
+        sqlite3_bind_int64(up, 1, r.key.endpoint_id) | sqlite3_bind_int64(up, 2, r.key.second) |
+        bind_address(up, 3, r.key.address) | sqlite3_bind_int64(up, 4, r.packets) |
+        sqlite3_bind_int64(up, 5, r.bytes) | sqlite3_bind_int64(up, 6, r.first_us) |
+        sqlite3_bind_int64(up, 7, r.last_us) | sqlite3_bind_int64(up, 8, r.received_packets) |
+        sqlite3_bind_int64(up, 9, r.received_bytes) | sqlite3_bind_int64(up, 10, r.names[0]) |
+        sqlite3_bind_int64(up, 11, r.names[1]) | sqlite3_bind_int64(up, 12, r.names[2]) |
+        sqlite3_bind_int64(up, 13, r.names[3]) | sqlite3_bind_int64(up, 14, r.names[4]);
     if (brc != SQLITE_OK || !step_done(up)) {
       return fail("updating roll-ups");
     }
@@ -235,6 +354,25 @@ Status SqliteStore::upsert_learnt(const Batch &batch) {
 Status SqliteStore::write_in_transaction(const Batch &batch) {
   sqlite3 *db = db_.get();
 
+  // The ledger's position before this batch: what makes a received packet new.
+  std::uint64_t frames_done = 0;
+  {
+    sqlite3_stmt *s = select_frames_done_.get();
+    ResetOnExit reset(s);
+    if (sqlite3_bind_int64(s, 1, batch.source_id) != SQLITE_OK) {
+      return fail("reading the source ledger");
+    }
+    const int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+      return Status::invalid_argument(
+          plain_error("write: unknown source id " + std::to_string(batch.source_id)));
+    }
+    if (rc != SQLITE_ROW) {
+      return fail("reading the source ledger");
+    }
+    frames_done = static_cast<std::uint64_t>(std::max<std::int64_t>(0, sqlite3_column_int64(s, 0)));
+  }
+
   // The ledger first: an unknown source fails before any work.
   {
     sqlite3_stmt *s = advance_source_.get();
@@ -254,6 +392,8 @@ Status SqliteStore::write_in_transaction(const Batch &batch) {
 
   batch_endpoint_ids_.assign(batch.endpoints.size(), 0);
   rollups_.clear();
+  flow_loss_.clear();
+  flow_count_ = batch.flows.size();
 
   // Which packets may already be stored? With strictly ascending frames (the
   // normal case) and nothing stored in the batch's key range, none can be:
@@ -261,16 +401,15 @@ Status SqliteStore::write_in_transaction(const Batch &batch) {
   // is stored: the packets up to the highest stored key go one by one (each
   // tells whether it was new), the rest in bulk. Anything else (unordered or
   // repeated frames) goes one by one.
-  const std::size_t n = batch.packets.size();
+  const std::size_t n = sent_.size();
   std::size_t bulk_from = n;
   if (frames_ascending_ && n != 0) {
     const std::int64_t key_base = batch.source_id << kFrameBits;
     sqlite3_stmt *s = max_stored_key_.get();
     ResetOnExit reset(s);
-    if ((sqlite3_bind_int64(s, 1,
-                            key_base | static_cast<std::int64_t>(batch.packets.front().frame)) |
-         sqlite3_bind_int64(s, 2,
-                            key_base | static_cast<std::int64_t>(batch.packets.back().frame))) !=
+    const auto front = static_cast<std::int64_t>(batch.packets[sent_.front()].frame);
+    const auto back = static_cast<std::int64_t>(batch.packets[sent_.back()].frame);
+    if ((sqlite3_bind_int64(s, 1, key_base | front) | sqlite3_bind_int64(s, 2, key_base | back)) !=
         SQLITE_OK) {
       return fail("checking for stored frames");
     }
@@ -279,10 +418,12 @@ Status SqliteStore::write_in_transaction(const Batch &batch) {
       bulk_from = 0;
     } else if (rc == SQLITE_ROW) {
       const auto stored = static_cast<std::uint64_t>(sqlite3_column_int64(s, 0) - key_base);
-      bulk_from = static_cast<std::size_t>(
-          std::upper_bound(batch.packets.begin(), batch.packets.end(), stored,
-                           [](std::uint64_t f, const PacketRecord &p) { return f < p.frame; }) -
-          batch.packets.begin());
+      bulk_from =
+          static_cast<std::size_t>(std::upper_bound(sent_.begin(), sent_.end(), stored,
+                                                    [&batch](std::uint64_t f, std::uint32_t i) {
+                                                      return f < batch.packets[i].frame;
+                                                    }) -
+                                   sent_.begin());
     } else {
       return fail("checking for stored frames");
     }
@@ -291,6 +432,12 @@ Status SqliteStore::write_in_transaction(const Batch &batch) {
     return st;
   }
   if (Status st = insert_packets_in_bulk(batch, bulk_from, n); !st) {
+    return st;
+  }
+  if (Status st = count_received(batch, frames_done); !st) {
+    return st;
+  }
+  if (Status st = upsert_flows(batch); !st) {
     return st;
   }
 

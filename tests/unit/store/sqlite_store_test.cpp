@@ -21,123 +21,11 @@ namespace ta::store {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr TimeUs kSec = 1'000'000;
-
-IpAddress ip(const char *text) {
-  auto a = IpAddress::parse(text);
-  EXPECT_TRUE(a) << text;
-  return a.value_or(IpAddress{});
-}
-
-// A raw second connection for looking at (and tampering with) the file.
-class RawDb {
-public:
-  explicit RawDb(const fs::path &path) {
-    EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK);
-    sqlite3_busy_timeout(db_, 5000);
-  }
-  ~RawDb() { sqlite3_close(db_); }
-  RawDb(const RawDb &) = delete;
-  RawDb &operator=(const RawDb &) = delete;
-
-  std::int64_t integer(const std::string &sql) {
-    sqlite3_stmt *s = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr), SQLITE_OK)
-        << sql << ": " << sqlite3_errmsg(db_);
-    std::int64_t v = -1;
-    if (sqlite3_step(s) == SQLITE_ROW) {
-      v = sqlite3_column_int64(s, 0);
-    }
-    sqlite3_finalize(s);
-    return v;
-  }
-  std::string text(const std::string &sql) {
-    sqlite3_stmt *s = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr), SQLITE_OK) << sql;
-    std::string v;
-    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) != nullptr) {
-      v = reinterpret_cast<const char *>(sqlite3_column_text(s, 0));
-    }
-    sqlite3_finalize(s);
-    return v;
-  }
-  void exec(const std::string &sql) {
-    char *err = nullptr;
-    EXPECT_EQ(sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK)
-        << sql << ": " << (err != nullptr ? err : "");
-    sqlite3_free(err);
-  }
-
-private:
-  sqlite3 *db_ = nullptr;
-};
-
-class SqliteStoreTest : public ::testing::Test {
-protected:
-  void SetUp() override {
-    tmp_ = std::make_unique<test::TempDir>("ta-sqlite-store");
-    dir_ = tmp_->path();
-    path_ = dir_ / "traffic.db";
-  }
-  void TearDown() override { tmp_.reset(); }
-
-  std::unique_ptr<Store> open() {
-    std::string error;
-    auto store = test::take(open_sqlite_store(path_.string()), error);
-    EXPECT_TRUE(store) << error;
-    return store;
-  }
-
-  std::int64_t source(Store &store, const std::string &fingerprint = "fp-1") {
-    SourceState state;
-    const Status st = store.begin_source({fingerprint, "capture.pcap"}, state);
-    EXPECT_TRUE(st) << st.message();
-    return state.id;
-  }
-
-  static std::vector<EndpointSummary> endpoints(Store &store, TimeRange range = {}) {
-    std::vector<EndpointSummary> out;
-    const Status st = store.query_endpoints(range, out);
-    EXPECT_TRUE(st) << st.message();
-    return out;
-  }
-
-  std::unique_ptr<test::TempDir> tmp_;
-  fs::path dir_;
-  fs::path path_;
-};
-
-// Builds a batch; endpoint names are interned on first use.
-struct BatchBuilder {
-  Batch batch;
-  explicit BatchBuilder(std::int64_t source_id) { batch.source_id = source_id; }
-
-  std::uint32_t name(const std::string &n) {
-    auto it = std::find(batch.endpoints.begin(), batch.endpoints.end(), n);
-    if (it != batch.endpoints.end()) {
-      return static_cast<std::uint32_t>(it - batch.endpoints.begin());
-    }
-    batch.endpoints.push_back(n);
-    return static_cast<std::uint32_t>(batch.endpoints.size() - 1);
-  }
-  BatchBuilder &packet(std::uint64_t frame, TimeUs ts, const std::string &endpoint, const char *dst,
-                       std::uint32_t bytes, std::uint16_t port = 443, std::uint8_t protocol = 6) {
-    batch.packets.push_back(
-        PacketRecord{ts, frame, ip(dst), port, protocol, bytes, name(endpoint)});
-    batch.frames_through = std::max(batch.frames_through, frame + 1);
-    return *this;
-  }
-  BatchBuilder &learnt(const char *address, const std::string &n, TimeUs when) {
-    batch.learnt.push_back(LearntAddress{ip(address), name(n), when});
-    return *this;
-  }
-  BatchBuilder &through(std::uint64_t frames, bool complete = false) {
-    batch.frames_through = frames;
-    batch.source_complete = complete;
-    return *this;
-  }
-};
+using test::BatchBuilder;
+using test::ip;
+using test::kSec;
+using test::RawDb;
+using test::SqliteStoreTest;
 
 // ---- schema ------------------------------------------------------------------
 
@@ -151,12 +39,13 @@ TEST_F(SqliteStoreTest, CreatesVersionedSchemaAndReopens) {
   }
   {
     RawDb raw(path_);
-    EXPECT_EQ(raw.integer("PRAGMA user_version"), 2);
+    EXPECT_EQ(raw.integer("PRAGMA user_version"), 3);
     EXPECT_EQ(raw.integer("PRAGMA application_id"), 0x54415354);
     EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");
     EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
-                          "('sources','endpoints','packets','rollups','addresses','local_hosts')"),
-              6);
+                          "('sources','endpoints','packets','rollups','addresses','local_hosts',"
+                          "'flows')"),
+              7);
     // No secondary index on packets: insert speed first.
     EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND "
                           "tbl_name = 'packets'"),
@@ -169,7 +58,7 @@ TEST_F(SqliteStoreTest, CreatesVersionedSchemaAndReopens) {
   EXPECT_EQ(eps[0].endpoint, "a.example");
   EXPECT_EQ(eps[0].packets, 1U);
   RawDb raw(path_);
-  EXPECT_EQ(raw.integer("PRAGMA user_version"), 2);
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), 3);
 }
 
 TEST_F(SqliteStoreTest, LocalHostsPersistInFirstLearntOrder) {

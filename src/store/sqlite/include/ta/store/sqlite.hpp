@@ -24,7 +24,11 @@ namespace ta::store {
 // - query_endpoints is exact for any range: whole seconds come from the
 //   per-second roll-ups; a range bound inside a second scans the packets
 //   table (no time index) for the partial seconds. Whole-second bounds never
-//   scan packets.
+//   scan packets. Received packets have no packet rows: received counts and
+//   the per-source name counts come from the whole seconds' roll-ups only
+//   (exact for whole-second bounds; a bound inside a second leaves that
+//   second's received and name counts out).
+// - query_flows scans the flows table (no index besides its key).
 // - query_packets scans the packets table (no index on endpoint or time).
 // - Calls on one Store are serialised by an internal mutex; several processes
 //   may share the file (WAL; writers wait up to 5 s for each other).
