@@ -8,7 +8,9 @@ namespace ta::store::detail {
 namespace {
 
 constexpr std::array<std::byte, 4> kMagic{std::byte{'T'}, std::byte{'A'}, std::byte{'B'},
-                                          std::byte{'1'}};
+                                          std::byte{'2'}};
+constexpr std::array<std::byte, 4> kMagicV1{std::byte{'T'}, std::byte{'A'}, std::byte{'B'},
+                                            std::byte{'1'}};
 // Bounds a damaged count before anything is reserved: no entry is smaller
 // than one byte, so a count above the bytes left is corrupt.
 constexpr std::size_t kMaxName = 1U << 16U;
@@ -88,6 +90,27 @@ void encode_batch(const Batch &batch, std::vector<std::byte> &out) {
     put_u8(out, r.protocol);
     put_u32(out, r.bytes);
     put_u32(out, r.endpoint);
+    put_u8(out, static_cast<std::uint8_t>(r.direction));
+    put_u8(out, static_cast<std::uint8_t>(r.source));
+    put_u32(out, r.flow);
+  }
+  put_u32(out, static_cast<std::uint32_t>(batch.flows.size()));
+  for (const FlowRecord &f : batch.flows) {
+    put_u64(out, static_cast<std::uint64_t>(f.origin_source));
+    put_u64(out, f.first_frame);
+    put_u8(out, f.protocol);
+    put_address(out, f.client);
+    put_u16(out, f.client_port);
+    put_address(out, f.endpoint_address);
+    put_u16(out, f.endpoint_port);
+    put_u32(out, f.name);
+    put_u8(out, static_cast<std::uint8_t>(f.source));
+    put_u64(out, f.sent_packets);
+    put_u64(out, f.sent_bytes);
+    put_u64(out, f.received_packets);
+    put_u64(out, f.received_bytes);
+    put_u64(out, static_cast<std::uint64_t>(f.first_seen));
+    put_u64(out, static_cast<std::uint64_t>(f.last_seen));
   }
   put_u32(out, static_cast<std::uint32_t>(batch.learnt.size()));
   for (const LearntAddress &l : batch.learnt) {
@@ -110,8 +133,11 @@ bool decode_batch(Bytes data, Batch &batch, std::string &error) {
     return false;
   };
   Bytes magic;
-  if (!c.take(kMagic.size(), magic) ||
-      std::memcmp(magic.data(), kMagic.data(), kMagic.size()) != 0) {
+  if (!c.take(kMagic.size(), magic)) {
+    return bad("bad magic");
+  }
+  const bool v2 = std::memcmp(magic.data(), kMagic.data(), kMagic.size()) == 0;
+  if (!v2 && std::memcmp(magic.data(), kMagicV1.data(), kMagicV1.size()) != 0) {
     return bad("bad magic");
   }
   std::uint64_t frames = 0;
@@ -134,7 +160,7 @@ bool decode_batch(Bytes data, Batch &batch, std::string &error) {
     }
     batch.endpoints.emplace_back(reinterpret_cast<const char *>(name.data()), name.size());
   }
-  if (!get_count(c, 32, n)) {
+  if (!get_count(c, v2 ? 38 : 32, n)) {
     return bad("bad packet count");
   }
   batch.packets.reserve(n);
@@ -150,7 +176,51 @@ bool decode_batch(Bytes data, Batch &batch, std::string &error) {
     if (r.endpoint >= batch.endpoints.size()) {
       return bad("packet refers to an unknown endpoint");
     }
+    if (v2) {
+      std::uint8_t direction = 0;
+      std::uint8_t source = 0;
+      if (!c.read_u8(direction) || !c.read_u8(source) || !c.read_u32(r.flow)) {
+        return bad("truncated packet record");
+      }
+      if (direction > static_cast<std::uint8_t>(Direction::received) ||
+          source >= static_cast<std::uint8_t>(NameSource::count_)) {
+        return bad("packet with an unknown direction or name source");
+      }
+      r.direction = static_cast<Direction>(direction);
+      r.source = static_cast<NameSource>(source);
+    }
     batch.packets.push_back(r);
+  }
+  if (v2) {
+    if (!get_count(c, 84, n)) {
+      return bad("bad flow count");
+    }
+    batch.flows.reserve(n);
+    for (std::uint32_t i = 0; i < n; ++i) {
+      FlowRecord f;
+      std::uint8_t source = 0;
+      if (!get_i64(c, f.origin_source) || !get_u64(c, f.first_frame) || !c.read_u8(f.protocol) ||
+          !get_address(c, f.client) || !c.read_u16(f.client_port) ||
+          !get_address(c, f.endpoint_address) || !c.read_u16(f.endpoint_port) ||
+          !c.read_u32(f.name) || !c.read_u8(source) || !get_u64(c, f.sent_packets) ||
+          !get_u64(c, f.sent_bytes) || !get_u64(c, f.received_packets) ||
+          !get_u64(c, f.received_bytes) || !get_i64(c, f.first_seen) || !get_i64(c, f.last_seen)) {
+        return bad("truncated flow record");
+      }
+      if (f.name >= batch.endpoints.size()) {
+        return bad("flow refers to an unknown name");
+      }
+      if (source >= static_cast<std::uint8_t>(NameSource::count_)) {
+        return bad("flow with an unknown name source");
+      }
+      f.source = static_cast<NameSource>(source);
+      batch.flows.push_back(f);
+    }
+    for (const PacketRecord &r : batch.packets) {
+      if (r.flow != kNoFlow && r.flow >= batch.flows.size()) {
+        return bad("packet refers to an unknown flow");
+      }
+    }
   }
   if (!get_count(c, 17, n)) {
     return bad("bad learnt count");

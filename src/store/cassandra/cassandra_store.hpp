@@ -2,26 +2,41 @@
 // (see ta/store/cassandra.hpp for the hand-off contract): open.cpp (connect,
 // options), schema.cpp (DDL, prepared statements), drain.cpp (spool in, spool
 // out), send.cpp (one batch as CQL requests), reads.cpp (ledger lookups and
-// queries), metrics.cpp (backend metric families), cql_errors.cpp (what a
-// CQL failure means to the store).
+// queries), flows.cpp (query_flows), metrics.cpp (backend metric families),
+// cql_errors.cpp (what a CQL failure means to the store).
 //
 // Schema (keyspace from the spec, default traffic_analyzer; every statement
 // IF NOT EXISTS, all writes prepared):
 //
 //   packets        ((endpoint, hour), ts_us DESC, agent DESC, source DESC,
 //                  frame DESC) -> address, port, protocol, bytes.
-//                  One row per packet; the key is what the packet is, so a
+//                  One row per sent packet (received ones have none); the key
+//                  is what the packet is, so a
 //                  replay rewrites the same cells. hour = floor(ts_us / 1h):
 //                  a partition holds one endpoint's hour, whatever the run
 //                  length.
 //   rollups        ((endpoint, hour), second, address, agent, source, batch_pos)
-//                  -> packets, bytes, first_us, last_us. One row per batch
-//                  and (second, address); `batch_pos` is the batch's ledger
-//                  position, fixed when it was spooled, so replays rewrite
-//                  the same rows and queries sum them.
+//                  -> packets, bytes (sent), first_us, last_us (either
+//                  direction), received_packets, received_bytes, names_none ..
+//                  names_dns (packets of both directions per name source).
+//                  One row per batch and (second, address); `batch_pos` is
+//                  the batch's ledger position, fixed when it was spooled, so
+//                  replays rewrite the same rows and queries sum them. The
+//                  flow-naming columns are added to an older keyspace's table
+//                  (ALTER ... ADD IF NOT EXISTS); its old rows have them null
+//                  and are read as sent packets named by DNS (or by none for
+//                  the unresolved endpoint ""), as they were.
+//   flows          ((day), endpoint, agent, origin_source, first_frame,
+//                  batch_source, batch_pos) -> protocol, client, client_port,
+//                  endpoint_address, endpoint_port, name_source, sent/received
+//                  packets/bytes, first_us, last_us: one batch's deltas of
+//                  one flow; day = floor(first_us / 1 day) of those deltas,
+//                  so replays write the same cells. Queries add a flow's rows
+//                  up across every day (`days` lists them).
 //   endpoint_hours ((day), hour, endpoint): which partitions exist, so range
 //                  queries find them without scanning the cluster.
-//   days           ((shard = 0), day): which days exist (a row per day).
+//   days           ((shard = 0), day): which days exist (a row per day), of
+//                  roll-ups and of flows.
 //   addresses      ((agent), address) -> name, last_learnt. Written at the
 //                  answer's time as write time: the latest answer wins
 //                  whatever the order of arrival.
@@ -88,12 +103,12 @@ inline TimeUs now_us() {
 [[nodiscard]] Status from_cql(const ta::Status &s, std::string_view doing);
 
 struct WriteStatements {
-  cql::Prepared packet, rollup, endpoint_hour, day, addr_last, addr_first, local_host, src_reg,
-      src_done, src_complete;
+  cql::Prepared packet, rollup, flow, endpoint_hour, day, addr_last, addr_first, local_host,
+      src_reg, src_done, src_complete;
 };
 struct ReadStatements {
   cql::Prepared source, sources_of_agent, addresses_of_agent, names_of_agent, local_hosts_of_agent,
-      hours_of_day, rollups, packets_range, packets_recent;
+      hours_of_day, rollups, packets_range, packets_recent, flows_of_day, flows_of_day_endpoint;
 };
 
 // One table's line of system_views.local_write_latency.
@@ -123,6 +138,7 @@ public:
   Status query_packets(std::string_view endpoint, std::size_t limit,
                        std::vector<PacketRow> &out) override;
   Status query_addresses(std::vector<AddressRow> &out) override;
+  Status query_flows(const FlowQuery &query, std::vector<FlowRow> &out) override;
   Status settle(std::chrono::milliseconds timeout) override;
   void backend_metrics(std::vector<BackendFamily> &out) override;
 

@@ -14,9 +14,17 @@ Status CassandraStore::write(const Batch &batch) {
     return Status::unsupported("cassandra: opened for queries only");
   }
   for (const PacketRecord &p : batch.packets) {
-    if (p.endpoint >= batch.endpoints.size() || !p.dst.valid()) {
+    if (p.endpoint >= batch.endpoints.size() || !p.dst.valid() ||
+        p.direction > Direction::received || p.source >= NameSource::count_ ||
+        (p.flow != kNoFlow && p.flow >= batch.flows.size())) {
       return Status::invalid_argument("write: frame " + std::to_string(p.frame) +
-                                      " has no valid endpoint or address");
+                                      " has no valid endpoint, address, direction, source or flow");
+    }
+  }
+  for (const FlowRecord &f : batch.flows) {
+    if (f.name >= batch.endpoints.size() || !f.client.valid() || !f.endpoint_address.valid() ||
+        f.source >= NameSource::count_) {
+      return Status::invalid_argument("write: a flow has no valid name, address or source");
     }
   }
   for (const LearntAddress &l : batch.learnt) {

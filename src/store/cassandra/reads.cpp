@@ -1,6 +1,7 @@
 // store/cassandra/reads: the source ledger lookup, reloading what DNS
 // taught, and the three queries (the same answers as the SQLite backend).
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -248,6 +249,8 @@ Status CassandraStore::hours_in(std::int64_t day_lo, std::int64_t day_hi,
 
 // Exact range semantics as in SQLite: whole seconds from roll-ups, the
 // partial seconds at each end from the packet rows of those partitions.
+// Received and per-source name counts as in SQLite: from the whole seconds'
+// roll-ups only.
 Status CassandraStore::query_endpoints(const TimeRange &range, std::vector<EndpointSummary> &out) {
   out.clear();
   if (range.since && range.until && *range.since >= *range.until) {
@@ -268,10 +271,14 @@ Status CassandraStore::query_endpoints(const TimeRange &range, std::vector<Endpo
   }
 
   struct Agg {
-    std::uint64_t packets = 0, bytes = 0;
+    std::uint64_t packets = 0, bytes = 0, received_packets = 0, received_bytes = 0;
+    std::array<std::uint64_t, static_cast<std::size_t>(NameSource::count_)> names{};
     TimeUs first = std::numeric_limits<TimeUs>::max();
     TimeUs last = std::numeric_limits<TimeUs>::min();
     std::set<IpAddress> addresses;
+  };
+  const auto u64 = [](const cql::Row &row, std::size_t i) {
+    return static_cast<std::uint64_t>(cql::as_bigint(row.cells[i]).value_or(0));
   };
   std::map<std::string, Agg> by_name;
   const std::lock_guard lock(read_mu_);
@@ -292,14 +299,29 @@ Status CassandraStore::query_endpoints(const TimeRange &range, std::vector<Endpo
       cql::Values v;
       v.add_text(endpoint).add_bigint(hour).add_bigint(s0).add_bigint(s1);
       Status st = read(r_.rollups, v, "summarising roll-ups", [&](const cql::Row &row) {
+        if (row.cells.size() < 13) {
+          return;
+        }
         Agg &a = by_name[endpoint];
         if (const auto addr = cql::as_inet(row.cells[0])) {
           a.addresses.insert(*addr);
         }
-        a.packets += static_cast<std::uint64_t>(cql::as_bigint(row.cells[1]).value_or(0));
-        a.bytes += static_cast<std::uint64_t>(cql::as_bigint(row.cells[2]).value_or(0));
+        const std::uint64_t sent = u64(row, 1);
+        a.packets += sent;
+        a.bytes += u64(row, 2);
         a.first = std::min(a.first, cql::as_bigint(row.cells[3]).value_or(a.first));
         a.last = std::max(a.last, cql::as_bigint(row.cells[4]).value_or(a.last));
+        a.received_packets += u64(row, 6);
+        a.received_bytes += u64(row, 7);
+        if (!cql::as_bigint(row.cells[8])) {
+          // Written before flow naming: sent packets, named by DNS or unresolved.
+          a.names[static_cast<std::size_t>(endpoint.empty() ? NameSource::none
+                                                            : NameSource::dns)] += sent;
+          return;
+        }
+        for (std::size_t i = 0; i < a.names.size(); ++i) {
+          a.names[i] += u64(row, 8 + i);
+        }
       });
       if (!st) {
         return st;
@@ -330,13 +352,20 @@ Status CassandraStore::query_endpoints(const TimeRange &range, std::vector<Endpo
     }
   }
   for (auto &[name, a] : by_name) {
-    if (a.packets == 0) {
+    std::uint64_t named = 0;
+    for (const std::uint64_t n : a.names) {
+      named += n;
+    }
+    if (a.packets == 0 && a.received_packets == 0 && named == 0) {
       continue;
     }
     EndpointSummary e;
     e.endpoint = name;
     e.packets = a.packets;
     e.bytes = a.bytes;
+    e.received_packets = a.received_packets;
+    e.received_bytes = a.received_bytes;
+    e.names = a.names;
     e.first_seen = a.first;
     e.last_seen = a.last;
     for (const IpAddress &addr : a.addresses) {

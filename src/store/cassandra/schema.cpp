@@ -3,6 +3,14 @@
 #include "cassandra_store.hpp"
 
 namespace ta::store::detail::cassandra {
+namespace {
+
+// Roll-up columns added by flow naming (NameSource order for names_*).
+const std::string kRollupFlowColumns =
+    "received_packets bigint, received_bytes bigint, names_none bigint, names_sni bigint, "
+    "names_quic bigint, names_http bigint, names_dns bigint";
+
+} // namespace
 
 ta::Status CassandraStore::create_schema(cql::Session &s) {
   std::string table_options;
@@ -26,8 +34,19 @@ ta::Status CassandraStore::create_schema(cql::Session &s) {
           table_options,
       "CREATE TABLE IF NOT EXISTS " + t("rollups") +
           " (endpoint text, hour bigint, second bigint, address inet, agent text, source bigint, "
-          "batch_pos bigint, packets bigint, bytes bigint, first_us bigint, last_us bigint, "
-          "PRIMARY KEY ((endpoint, hour), second, address, agent, source, batch_pos))" +
+          "batch_pos bigint, packets bigint, bytes bigint, first_us bigint, last_us bigint, " +
+          kRollupFlowColumns +
+          ", PRIMARY KEY ((endpoint, hour), second, address, agent, source, batch_pos))" +
+          (table_options.empty() ? "" : " WITH" + table_options.substr(4)),
+      // A keyspace made before flow naming gains the columns (no-op otherwise).
+      "ALTER TABLE " + t("rollups") + " ADD IF NOT EXISTS (" + kRollupFlowColumns + ")",
+      "CREATE TABLE IF NOT EXISTS " + t("flows") +
+          " (day bigint, endpoint text, agent text, origin_source bigint, first_frame bigint, "
+          "batch_source bigint, batch_pos bigint, protocol int, client inet, client_port int, "
+          "endpoint_address inet, endpoint_port int, name_source int, sent_packets bigint, "
+          "sent_bytes bigint, received_packets bigint, received_bytes bigint, first_us bigint, "
+          "last_us bigint, PRIMARY KEY ((day), endpoint, agent, origin_source, first_frame, "
+          "batch_source, batch_pos))" +
           (table_options.empty() ? "" : " WITH" + table_options.substr(4)),
       "CREATE TABLE IF NOT EXISTS " + t("endpoint_hours") +
           " (day bigint, hour bigint, endpoint text, PRIMARY KEY ((day), hour, endpoint))" +
@@ -62,7 +81,15 @@ ta::Status CassandraStore::prepare_writes(cql::Session &s) {
       {&w_.rollup,
        "INSERT INTO " + t("rollups") +
            " (endpoint, hour, second, address, agent, source, batch_pos, packets, bytes, "
-           "first_us, last_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+           "first_us, last_us, received_packets, received_bytes, names_none, names_sni, "
+           "names_quic, names_http, names_dns) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+      {&w_.flow, "INSERT INTO " + t("flows") +
+                     " (day, endpoint, agent, origin_source, first_frame, batch_source, "
+                     "batch_pos, protocol, client, client_port, endpoint_address, endpoint_port, "
+                     "name_source, sent_packets, sent_bytes, received_packets, received_bytes, "
+                     "first_us, last_us) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
       {&w_.endpoint_hour,
        "INSERT INTO " + t("endpoint_hours") + " (day, hour, endpoint) VALUES (?, ?, ?)"},
       {&w_.day, "INSERT INTO " + t("days") + " (shard, day) VALUES (0, ?)"},
@@ -104,8 +131,21 @@ ta::Status CassandraStore::prepare_reads(cql::Session &s) {
       {&r_.local_hosts_of_agent,
        "SELECT address, first_learnt FROM " + t("local_hosts") + " WHERE agent = ?"},
       {&r_.hours_of_day, "SELECT hour, endpoint FROM " + t("endpoint_hours") + " WHERE day = ?"},
-      {&r_.rollups, "SELECT address, packets, bytes, first_us, last_us FROM " + t("rollups") +
+      {&r_.rollups, "SELECT address, packets, bytes, first_us, last_us, second, "
+                    "received_packets, received_bytes, names_none, names_sni, names_quic, "
+                    "names_http, names_dns FROM " +
+                        t("rollups") +
                         " WHERE endpoint = ? AND hour = ? AND second >= ? AND second < ?"},
+      {&r_.flows_of_day,
+       "SELECT endpoint, agent, origin_source, first_frame, protocol, client, client_port, "
+       "endpoint_address, endpoint_port, name_source, sent_packets, sent_bytes, "
+       "received_packets, received_bytes, first_us, last_us FROM " +
+           t("flows") + " WHERE day = ?"},
+      {&r_.flows_of_day_endpoint,
+       "SELECT endpoint, agent, origin_source, first_frame, protocol, client, client_port, "
+       "endpoint_address, endpoint_port, name_source, sent_packets, sent_bytes, "
+       "received_packets, received_bytes, first_us, last_us FROM " +
+           t("flows") + " WHERE day = ? AND endpoint = ?"},
       {&r_.packets_range, "SELECT address, bytes, ts_us FROM " + t("packets") +
                               " WHERE endpoint = ? AND hour = ? AND ts_us >= ? AND ts_us < ?"},
       {&r_.packets_recent, "SELECT ts_us, address, port, protocol, bytes FROM " + t("packets") +

@@ -1,6 +1,7 @@
 // store/cassandra/send: one spooled batch as CQL requests (UNLOGGED
 // batches grouped by partition), the source ledger last.
 #include <algorithm>
+#include <array>
 #include <limits>
 #include <map>
 #include <set>
@@ -44,10 +45,14 @@ ta::Status CassandraStore::send(const Batch &batch, TimeUs spooled_us) {
     return requests_[open];
   };
 
-  // Packets, grouped by partition (endpoint, hour).
-  std::vector<std::uint32_t> order(batch.packets.size());
-  for (std::uint32_t i = 0; i < order.size(); ++i) {
-    order[i] = i;
+  // Sent packets, grouped by partition (endpoint, hour); received packets
+  // have no rows.
+  std::vector<std::uint32_t> order;
+  order.reserve(batch.packets.size());
+  for (std::uint32_t i = 0; i < batch.packets.size(); ++i) {
+    if (batch.packets[i].direction == Direction::sent) {
+      order.push_back(i);
+    }
   }
   const auto pkey = [&](std::uint32_t i) {
     const PacketRecord &p = batch.packets[i];
@@ -56,13 +61,11 @@ ta::Status CassandraStore::send(const Batch &batch, TimeUs spooled_us) {
   std::stable_sort(order.begin(), order.end(),
                    [&](std::uint32_t a, std::uint32_t b) { return pkey(a) < pkey(b); });
   std::pair<std::uint32_t, std::int64_t> last{std::numeric_limits<std::uint32_t>::max(), 0};
-  std::set<std::tuple<std::int64_t, std::int64_t, std::uint32_t>> hours; // day, hour, endpoint
   for (const std::uint32_t i : order) {
     const PacketRecord &p = batch.packets[i];
     const auto key = pkey(i);
     cql::Request &r = next(key != last);
     last = key;
-    hours.emplace(day_of_hour(key.second), key.second, p.endpoint);
     cql::Statement &s = r.statements.emplace_back();
     s.prepared = w_.packet;
     s.values.add_text(batch.endpoints[p.endpoint])
@@ -77,26 +80,34 @@ ta::Status CassandraStore::send(const Batch &batch, TimeUs spooled_us) {
         .add_int(static_cast<std::int32_t>(p.bytes));
   }
 
-  // Roll-ups of this batch per (endpoint, second, address).
+  // Roll-ups of this batch per (endpoint, second, address), both directions.
   struct Agg {
-    std::int64_t packets = 0, bytes = 0;
-    TimeUs first = 0, last = 0;
+    std::int64_t packets = 0, bytes = 0, received_packets = 0, received_bytes = 0;
+    std::array<std::int64_t, static_cast<std::size_t>(NameSource::count_)> names{};
+    TimeUs first = std::numeric_limits<TimeUs>::max();
+    TimeUs last = std::numeric_limits<TimeUs>::min();
   };
   std::map<std::tuple<std::uint32_t, std::int64_t, IpAddress>, Agg> rollups;
   for (const PacketRecord &p : batch.packets) {
     Agg &a = rollups[{p.endpoint, floor_div(p.ts_us, kUsPerSecond), p.dst}];
-    if (a.packets == 0) {
-      a.first = a.last = p.ts_us;
+    if (p.direction == Direction::received) {
+      a.received_packets += 1;
+      a.received_bytes += p.bytes;
+    } else {
+      a.packets += 1;
+      a.bytes += p.bytes;
     }
-    a.packets += 1;
-    a.bytes += p.bytes;
+    const auto src = static_cast<std::size_t>(p.source);
+    a.names[src < a.names.size() ? src : 0] += 1;
     a.first = std::min(a.first, p.ts_us);
     a.last = std::max(a.last, p.ts_us);
   }
+  std::set<std::tuple<std::int64_t, std::int64_t, std::uint32_t>> hours; // day, hour, endpoint
   last = {std::numeric_limits<std::uint32_t>::max(), 0};
   for (const auto &[key, a] : rollups) {
     const auto &[endpoint, second, address] = key;
     const std::pair<std::uint32_t, std::int64_t> part{endpoint, floor_div(second, kSecondsPerHour)};
+    hours.emplace(day_of_hour(part.second), part.second, endpoint);
     cql::Request &r = next(part != last);
     last = part;
     cql::Statement &s = r.statements.emplace_back();
@@ -111,12 +122,59 @@ ta::Status CassandraStore::send(const Batch &batch, TimeUs spooled_us) {
         .add_bigint(a.packets)
         .add_bigint(a.bytes)
         .add_bigint(a.first)
-        .add_bigint(a.last);
+        .add_bigint(a.last)
+        .add_bigint(a.received_packets)
+        .add_bigint(a.received_bytes);
+    for (const std::int64_t n : a.names) {
+      s.values.add_bigint(n);
+    }
+  }
+
+  // This batch's deltas of each flow, in the day of their first packet.
+  std::set<std::int64_t> days;
+  {
+    std::vector<std::uint32_t> flows(batch.flows.size());
+    for (std::uint32_t i = 0; i < flows.size(); ++i) {
+      flows[i] = i;
+    }
+    const auto fday = [&](std::uint32_t i) {
+      return day_of_hour(hour_of_us(batch.flows[i].first_seen));
+    };
+    std::stable_sort(flows.begin(), flows.end(),
+                     [&](std::uint32_t a, std::uint32_t b) { return fday(a) < fday(b); });
+    std::int64_t open_day = std::numeric_limits<std::int64_t>::min();
+    for (const std::uint32_t i : flows) {
+      const FlowRecord &f = batch.flows[i];
+      const std::int64_t day = fday(i);
+      cql::Request &r = next(day != open_day);
+      open_day = day;
+      days.insert(day);
+      cql::Statement &s = r.statements.emplace_back();
+      s.prepared = w_.flow;
+      s.values.add_bigint(day)
+          .add_text(batch.endpoints[f.name])
+          .add_text(agent_)
+          .add_bigint(f.origin_source)
+          .add_bigint(static_cast<std::int64_t>(f.first_frame))
+          .add_bigint(batch.source_id)
+          .add_bigint(static_cast<std::int64_t>(batch.frames_through))
+          .add_int(f.protocol)
+          .add_inet(f.client)
+          .add_int(f.client_port)
+          .add_inet(f.endpoint_address)
+          .add_int(f.endpoint_port)
+          .add_int(static_cast<std::int32_t>(f.source))
+          .add_bigint(static_cast<std::int64_t>(f.sent_packets))
+          .add_bigint(static_cast<std::int64_t>(f.sent_bytes))
+          .add_bigint(static_cast<std::int64_t>(f.received_packets))
+          .add_bigint(static_cast<std::int64_t>(f.received_bytes))
+          .add_bigint(f.first_seen)
+          .add_bigint(f.last_seen);
+    }
   }
 
   // The catalog of partitions: endpoint_hours per day, days.
   std::int64_t last_day = std::numeric_limits<std::int64_t>::min();
-  std::set<std::int64_t> days;
   for (const auto &[day, hour, endpoint] : hours) {
     cql::Request &r = next(day != last_day);
     last_day = day;

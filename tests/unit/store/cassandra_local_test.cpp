@@ -79,6 +79,37 @@ Batch sample_batch() {
   b.packets.push_back({1'700'000'000'000'001, 0, *IpAddress::parse("10.0.0.1"), 80, 6, 60, 1});
   b.packets.push_back({-5, 3, *IpAddress::parse("2001:db8::1"), 0, 58, 1280, 2});
   b.packets.push_back({9, 1ULL << 39U, *IpAddress::parse("192.0.2.1"), 65535, 17, 0, 0});
+  // Flow naming: a received packet of flow 0 named by SNI, a sent one of
+  // flow 1 named by QUIC.
+  b.packets.push_back({10, 5, *IpAddress::parse("10.0.0.1"), 443, 6, 1500, 1, Direction::received,
+                       NameSource::sni, 0});
+  b.packets.push_back({11, 6, *IpAddress::parse("2001:db8::1"), 443, 17, 1250, 2, Direction::sent,
+                       NameSource::quic, 1});
+  FlowRecord f;
+  f.origin_source = 6;
+  f.first_frame = (1ULL << 40U) - 1;
+  f.protocol = 6;
+  f.client = *IpAddress::parse("192.168.1.2");
+  f.client_port = 51000;
+  f.endpoint_address = *IpAddress::parse("10.0.0.1");
+  f.endpoint_port = 443;
+  f.name = 1;
+  f.source = NameSource::sni;
+  f.sent_packets = 3;
+  f.sent_bytes = 1ULL << 40U;
+  f.received_packets = 4;
+  f.received_bytes = 0xFFFFFFFFFFULL;
+  f.first_seen = -1;
+  f.last_seen = 1'700'000'000'000'002;
+  b.flows.push_back(f);
+  f.origin_source = 7;
+  f.first_frame = 6;
+  f.protocol = 17;
+  f.client = *IpAddress::parse("fe80::2");
+  f.endpoint_address = *IpAddress::parse("2001:db8::1");
+  f.name = 2;
+  f.source = NameSource::quic;
+  b.flows.push_back(f);
   b.learnt.push_back({*IpAddress::parse("10.0.0.1"), 1, 1'700'000'000'000'000});
   b.local_hosts.push_back(*IpAddress::parse("fe80::1"));
   b.frames_through = 1ULL << 39U;
@@ -98,6 +129,29 @@ void expect_equal(const Batch &a, const Batch &b) {
     EXPECT_EQ(a.packets[i].protocol, b.packets[i].protocol);
     EXPECT_EQ(a.packets[i].bytes, b.packets[i].bytes);
     EXPECT_EQ(a.packets[i].endpoint, b.packets[i].endpoint);
+    EXPECT_EQ(a.packets[i].direction, b.packets[i].direction);
+    EXPECT_EQ(a.packets[i].source, b.packets[i].source);
+    EXPECT_EQ(a.packets[i].flow, b.packets[i].flow);
+  }
+  ASSERT_EQ(a.flows.size(), b.flows.size());
+  for (std::size_t i = 0; i < a.flows.size(); ++i) {
+    const FlowRecord &x = a.flows[i];
+    const FlowRecord &y = b.flows[i];
+    EXPECT_EQ(x.origin_source, y.origin_source);
+    EXPECT_EQ(x.first_frame, y.first_frame);
+    EXPECT_EQ(x.protocol, y.protocol);
+    EXPECT_EQ(x.client, y.client);
+    EXPECT_EQ(x.client_port, y.client_port);
+    EXPECT_EQ(x.endpoint_address, y.endpoint_address);
+    EXPECT_EQ(x.endpoint_port, y.endpoint_port);
+    EXPECT_EQ(x.name, y.name);
+    EXPECT_EQ(x.source, y.source);
+    EXPECT_EQ(x.sent_packets, y.sent_packets);
+    EXPECT_EQ(x.sent_bytes, y.sent_bytes);
+    EXPECT_EQ(x.received_packets, y.received_packets);
+    EXPECT_EQ(x.received_bytes, y.received_bytes);
+    EXPECT_EQ(x.first_seen, y.first_seen);
+    EXPECT_EQ(x.last_seen, y.last_seen);
   }
   ASSERT_EQ(a.learnt.size(), b.learnt.size());
   EXPECT_EQ(a.learnt[0].address, b.learnt[0].address);
@@ -141,10 +195,69 @@ TEST(BatchCodec, EveryTruncationAndBadIndexIsANamedError) {
   EXPECT_FALSE(detail::decode_batch(bytes, out, err));
   EXPECT_NE(err.find("unknown endpoint"), std::string::npos) << err;
 
+  b = sample_batch();
+  b.packets[3].flow = 2; // only 2 flows
+  detail::encode_batch(b, bytes);
+  EXPECT_FALSE(detail::decode_batch(bytes, out, err));
+  EXPECT_NE(err.find("unknown flow"), std::string::npos) << err;
+
+  b = sample_batch();
+  b.flows[1].name = 3;
+  detail::encode_batch(b, bytes);
+  EXPECT_FALSE(detail::decode_batch(bytes, out, err));
+  EXPECT_NE(err.find("unknown name"), std::string::npos) << err;
+
+  b = sample_batch();
+  b.packets[4].source = NameSource::count_;
+  detail::encode_batch(b, bytes);
+  EXPECT_FALSE(detail::decode_batch(bytes, out, err));
+  EXPECT_NE(err.find("unknown direction or name source"), std::string::npos) << err;
+
   // A huge count with few bytes behind it is refused before any reserve().
   detail::encode_batch(Batch{}, bytes);
   bytes[21] = std::byte{0xff}; // endpoint count's top byte
   EXPECT_FALSE(detail::decode_batch(bytes, out, err));
+}
+
+// Spooled before flow naming ("TAB1"): still decodes, as sent packets named
+// by no source, outside any flow; re-encoding writes the current format.
+TEST(BatchCodec, DecodesTheFormatSpooledBeforeFlowNaming) {
+  const std::vector<std::byte> v1 = test::from_hex(test::kSpooledV1Hex);
+  Batch out;
+  std::string err;
+  ASSERT_TRUE(detail::decode_batch(v1, out, err)) << err;
+  EXPECT_EQ(out.source_id, 7);
+  EXPECT_EQ(out.frames_through, 5U);
+  EXPECT_FALSE(out.source_complete);
+  EXPECT_EQ(out.endpoints, (std::vector<std::string>{"", "a.example"}));
+  ASSERT_EQ(out.packets.size(), 1U);
+  const PacketRecord &p = out.packets[0];
+  EXPECT_EQ(p.ts_us, 1'700'000'000'000'001);
+  EXPECT_EQ(p.frame, 4U);
+  EXPECT_EQ(p.dst, *IpAddress::parse("10.0.0.1"));
+  EXPECT_EQ(p.dst_port, 80);
+  EXPECT_EQ(p.protocol, 6);
+  EXPECT_EQ(p.bytes, 60U);
+  EXPECT_EQ(p.endpoint, 1U);
+  EXPECT_EQ(p.direction, Direction::sent);
+  EXPECT_EQ(p.source, NameSource::none);
+  EXPECT_EQ(p.flow, kNoFlow);
+  EXPECT_TRUE(out.flows.empty());
+  ASSERT_EQ(out.learnt.size(), 1U);
+  EXPECT_EQ(out.learnt[0].when, 1'700'000'000'000'000);
+  EXPECT_TRUE(out.local_hosts.empty());
+
+  std::vector<std::byte> again;
+  detail::encode_batch(out, again);
+  EXPECT_EQ(static_cast<char>(again[3]), '2');
+  Batch twice;
+  ASSERT_TRUE(detail::decode_batch(again, twice, err)) << err;
+  expect_equal(out, twice);
+
+  // Truncated anywhere, the old format is a named error too.
+  for (std::size_t n = 0; n < v1.size(); ++n) {
+    EXPECT_FALSE(detail::decode_batch(std::span(v1.data(), n), out, err)) << n;
+  }
 }
 
 class SpoolTest : public ::testing::Test {
@@ -181,7 +294,7 @@ TEST_F(SpoolTest, QueuesInOrderAndKeepsTheLedger) {
   b.source_complete = true;
   ASSERT_TRUE(spool->append(b, 222));
   EXPECT_EQ(spool->depth().batches, 2U);
-  EXPECT_EQ(spool->depth().records, 6U);
+  EXPECT_EQ(spool->depth().records, 10U); // packets of both batches
 
   ASSERT_TRUE(spool->find_source("fp", state));
   ASSERT_TRUE(state);
@@ -207,7 +320,7 @@ TEST_F(SpoolTest, QueuesInOrderAndKeepsTheLedger) {
   spool = open_spool(path(), "keyspace k agent a", err);
   ASSERT_TRUE(spool) << err;
   EXPECT_EQ(spool->depth().batches, 1U);
-  EXPECT_EQ(spool->depth().records, 3U);
+  EXPECT_EQ(spool->depth().records, 5U);
   ASSERT_TRUE(spool->oldest(e));
   ASSERT_TRUE(e);
   EXPECT_EQ(e->spooled_us, 222);
