@@ -32,14 +32,15 @@ struct QueryArgs {
   std::string until;
   std::string format = "table";
   std::string endpoint;
-  bool endpoint_given = false;
+  bool endpoint_given = false; // query flows: --endpoint was given (it may be "")
   std::size_t limit = 100;
 };
 void add_query(CLI::App &app, QueryArgs &args, CLI::App *&endpoints, CLI::App *&packets,
-               CLI::App *&addresses);
+               CLI::App *&addresses, CLI::App *&flows);
 int run_query_endpoints(const QueryArgs &args);
 int run_query_packets(const QueryArgs &args);
 int run_query_addresses(const QueryArgs &args);
+int run_query_flows(const QueryArgs &args);
 
 struct GenerateArgs {
   std::string out;

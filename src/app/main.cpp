@@ -14,7 +14,8 @@ int main(int argc, char **argv) {
   CLI::App *q_endpoints = nullptr;
   CLI::App *q_packets = nullptr;
   CLI::App *q_addresses = nullptr;
-  add_query(app, query, q_endpoints, q_packets, q_addresses);
+  CLI::App *q_flows = nullptr;
+  add_query(app, query, q_endpoints, q_packets, q_addresses, q_flows);
   GenerateArgs generate;
   add_generate(app, generate);
   LiveArgs run;
@@ -72,6 +73,9 @@ int main(int argc, char **argv) {
   }
   if (q_addresses->parsed()) {
     return run_query_addresses(query);
+  }
+  if (q_flows->parsed()) {
+    return run_query_flows(query);
   }
   return kExitBadInput;
 }

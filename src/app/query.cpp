@@ -1,4 +1,4 @@
-// `query endpoints|packets|addresses`: read what the store holds.
+// `query endpoints|packets|addresses|flows`: read what the store holds.
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -13,7 +13,7 @@
 namespace ta::app {
 
 void add_query(CLI::App &app, QueryArgs &args, CLI::App *&endpoints, CLI::App *&packets,
-               CLI::App *&addresses) {
+               CLI::App *&addresses, CLI::App *&flows) {
   auto *q = app.add_subcommand("query", "Read what the store holds");
   q->require_subcommand(1);
   auto fmt_check = CLI::IsMember({"table", "json", "csv"});
@@ -32,7 +32,9 @@ void add_query(CLI::App &app, QueryArgs &args, CLI::App *&endpoints, CLI::App *&
         ->capture_default_str();
   };
 
-  endpoints = add_subquery("endpoints", "Per-endpoint packets, bytes, first/last seen");
+  endpoints =
+      add_subquery("endpoints", "Per-endpoint sent and received packets and bytes, name sources, "
+                                "first/last seen");
   endpoints->add_option("--since", args.since, "From this time (RFC 3339, date, or epoch seconds)");
   endpoints->add_option("--until", args.until, "Before this time (exclusive)");
   add_format(endpoints);
@@ -46,6 +48,13 @@ void add_query(CLI::App &app, QueryArgs &args, CLI::App *&endpoints, CLI::App *&
 
   addresses = add_subquery("addresses", "The learnt address -> hostname table");
   add_format(addresses);
+
+  flows = add_subquery("flows", "Flows: their ends, name and its source, traffic each way");
+  flows->add_option("--endpoint", args.endpoint, "Only flows named this (\"\" for unresolved)")
+      ->each([&args](const std::string & /*value*/) { args.endpoint_given = true; });
+  flows->add_option("--since", args.since, "Flows seen at or after this time");
+  flows->add_option("--until", args.until, "Flows first seen before this time");
+  add_format(flows);
 }
 
 namespace {
@@ -132,16 +141,24 @@ int run_query_endpoints(const QueryArgs &args) {
   if (args.format == "json") {
     auto arr = nlohmann::json::array();
     for (const auto &r : rows) {
+      auto names = nlohmann::json::object();
+      for (std::size_t i = 0; i < r.names.size(); ++i) {
+        names[std::string(store::name_source_name(static_cast<store::NameSource>(i)))] = r.names[i];
+      }
       arr.push_back({{"endpoint", r.endpoint},
                      {"packets", r.packets},
                      {"bytes", r.bytes},
                      {"first_seen", format_rfc3339_us(r.first_seen)},
                      {"last_seen", format_rfc3339_us(r.last_seen)},
-                     {"addresses", r.addresses}});
+                     {"addresses", r.addresses},
+                     {"received_packets", r.received_packets},
+                     {"received_bytes", r.received_bytes},
+                     {"names", names}});
     }
     dump_json(arr);
   } else if (args.format == "csv") {
-    std::cout << "endpoint,packets,bytes,first_seen,last_seen,addresses\n";
+    std::cout << "endpoint,packets,bytes,first_seen,last_seen,addresses,received_packets,"
+                 "received_bytes\n";
     for (const auto &r : rows) {
       std::string addrs;
       for (const auto &a : r.addresses) {
@@ -149,21 +166,24 @@ int run_query_endpoints(const QueryArgs &args) {
       }
       std::cout << csv(r.endpoint) << ',' << r.packets << ',' << r.bytes << ','
                 << format_rfc3339_us(r.first_seen) << ',' << format_rfc3339_us(r.last_seen) << ','
-                << csv(addrs) << '\n';
+                << csv(addrs) << ',' << r.received_packets << ',' << r.received_bytes << '\n';
     }
   } else {
-    std::printf("%-40s %12s %14s  %-27s  %-27s  %s\n", "ENDPOINT", "PACKETS", "BYTES", "FIRST SEEN",
-                "LAST SEEN", "ADDRESSES");
+    // PACKETS and BYTES are sent traffic (the columns as they always were).
+    std::printf("%-40s %12s %14s  %-27s  %-27s  %s  %16s %16s\n", "ENDPOINT", "PACKETS", "BYTES",
+                "FIRST SEEN", "LAST SEEN", "ADDRESSES", "RECEIVED PACKETS", "RECEIVED BYTES");
     for (const auto &r : rows) {
       std::string addrs;
       for (const auto &a : r.addresses) {
         addrs += (addrs.empty() ? "" : " ") + a;
       }
-      std::printf("%-40s %12llu %14llu  %-27s  %-27s  %s\n",
+      std::printf("%-40s %12llu %14llu  %-27s  %-27s  %s  %16llu %16llu\n",
                   r.endpoint.empty() ? "(unresolved)" : printable(r.endpoint).c_str(),
                   static_cast<unsigned long long>(r.packets),
                   static_cast<unsigned long long>(r.bytes), format_rfc3339_us(r.first_seen).c_str(),
-                  format_rfc3339_us(r.last_seen).c_str(), addrs.c_str());
+                  format_rfc3339_us(r.last_seen).c_str(), addrs.c_str(),
+                  static_cast<unsigned long long>(r.received_packets),
+                  static_cast<unsigned long long>(r.received_bytes));
     }
   }
   return kExitOk;
@@ -237,6 +257,73 @@ int run_query_addresses(const QueryArgs &args) {
       std::printf("%-39s  %-40s  %-27s  %-27s\n", r.address.c_str(), printable(r.name).c_str(),
                   format_rfc3339_us(r.first_learnt).c_str(),
                   format_rfc3339_us(r.last_learnt).c_str());
+    }
+  }
+  return kExitOk;
+}
+
+int run_query_flows(const QueryArgs &args) {
+  store::FlowQuery query;
+  if (!parse_bound("--since", args.since, query.range.since) ||
+      !parse_bound("--until", args.until, query.range.until)) {
+    return kExitBadInput;
+  }
+  if (args.endpoint_given) {
+    query.endpoint = args.endpoint;
+  }
+  auto s = open_for_query(args);
+  if (!s) {
+    return kExitBadInput;
+  }
+  std::vector<store::FlowRow> rows;
+  if (auto st = s->query_flows(query, rows); !st) {
+    std::fprintf(stderr, "traffic-analyzer: %s\n", st.message().c_str());
+    return kExitFailure;
+  }
+  if (args.format == "json") {
+    auto arr = nlohmann::json::array();
+    for (const auto &r : rows) {
+      arr.push_back({{"client", r.client},
+                     {"client_port", r.client_port},
+                     {"endpoint_address", r.endpoint_address},
+                     {"endpoint_port", r.endpoint_port},
+                     {"protocol", r.protocol},
+                     {"name", r.endpoint},
+                     {"name_source", store::name_source_name(r.source)},
+                     {"sent_packets", r.sent_packets},
+                     {"sent_bytes", r.sent_bytes},
+                     {"received_packets", r.received_packets},
+                     {"received_bytes", r.received_bytes},
+                     {"first_seen", format_rfc3339_us(r.first_seen)},
+                     {"last_seen", format_rfc3339_us(r.last_seen)}});
+    }
+    dump_json(arr);
+  } else if (args.format == "csv") {
+    std::cout << "client,client_port,endpoint_address,endpoint_port,protocol,name,name_source,"
+                 "sent_packets,sent_bytes,received_packets,received_bytes,first_seen,last_seen\n";
+    for (const auto &r : rows) {
+      std::cout << r.client << ',' << r.client_port << ',' << r.endpoint_address << ','
+                << r.endpoint_port << ',' << int{r.protocol} << ',' << csv(r.endpoint) << ','
+                << store::name_source_name(r.source) << ',' << r.sent_packets << ',' << r.sent_bytes
+                << ',' << r.received_packets << ',' << r.received_bytes << ','
+                << format_rfc3339_us(r.first_seen) << ',' << format_rfc3339_us(r.last_seen) << '\n';
+    }
+  } else {
+    std::printf("%-39s %5s  %-39s %5s %5s  %-40s %-6s %10s %12s %10s %12s  %-27s  %-27s\n",
+                "CLIENT", "PORT", "ENDPOINT ADDRESS", "PORT", "PROTO", "NAME", "SOURCE",
+                "SENT PKTS", "SENT BYTES", "RECV PKTS", "RECV BYTES", "FIRST SEEN", "LAST SEEN");
+    for (const auto &r : rows) {
+      std::printf(
+          "%-39s %5u  %-39s %5u %5u  %-40s %-6s %10llu %12llu %10llu %12llu  %-27s  %-27s\n",
+          r.client.c_str(), unsigned{r.client_port}, r.endpoint_address.c_str(),
+          unsigned{r.endpoint_port}, unsigned{r.protocol},
+          r.endpoint.empty() ? "(unresolved)" : printable(r.endpoint).c_str(),
+          std::string(store::name_source_name(r.source)).c_str(),
+          static_cast<unsigned long long>(r.sent_packets),
+          static_cast<unsigned long long>(r.sent_bytes),
+          static_cast<unsigned long long>(r.received_packets),
+          static_cast<unsigned long long>(r.received_bytes),
+          format_rfc3339_us(r.first_seen).c_str(), format_rfc3339_us(r.last_seen).c_str());
     }
   }
   return kExitOk;
