@@ -9,8 +9,9 @@
 namespace ta::app {
 
 void add_generate(CLI::App &app, GenerateArgs &args) {
-  auto *cmd = app.add_subcommand(
-      "generate", "Write a deterministic synthetic capture of one client and its ground truth");
+  auto *cmd =
+      app.add_subcommand("generate", "Write a deterministic synthetic capture (two clients) and "
+                                     "its ground truth under both naming contracts");
   cmd->add_option("--out", args.out, "Capture file to write (pcap)")->required();
   cmd->add_option("--truth", args.truth, "Ground truth JSON (default: OUT.truth.json)");
   cmd->add_option("--packets", args.packets, "Frames in the capture")

@@ -20,6 +20,8 @@
 #include "ta/common/byte_cursor.hpp"
 #include "ta/generate/generate.hpp"
 
+#include "test_util.hpp"
+
 namespace {
 
 using ta::ByteCursor;
@@ -31,13 +33,9 @@ using ta::generate::Generator;
 using ta::generate::GroundTruth;
 using ta::generate::Options;
 
-Options options(std::uint64_t packets, std::uint32_t endpoints = 20, std::uint64_t seed = 7) {
-  Options o;
-  o.packets = packets;
-  o.endpoints = endpoints;
-  o.seed = seed;
-  return o;
-}
+using ta::generate::test::options;
+using ta::generate::test::run_command;
+using ta::generate::test::temp_path;
 
 std::uint64_t fnv1a(std::uint64_t h, const void *data, std::size_t n) {
   const auto *p = static_cast<const unsigned char *>(data);
@@ -313,12 +311,6 @@ bool has_address(const EndpointTruth *e, const std::string &address) {
          std::find(e->addresses.begin(), e->addresses.end(), address) != e->addresses.end();
 }
 
-std::string temp_path(const std::string &name) {
-  return (std::filesystem::temp_directory_path() /
-          ("ta_generate_" + std::to_string(::getpid()) + "_" + name))
-      .string();
-}
-
 // ---------------------------------------------------------------------------
 
 TEST(Generate, SameOptionsSameBytes) {
@@ -469,6 +461,20 @@ TEST(Generate, JsonShape) {
     EXPECT_EQ(first_seen.substr(0, 11), "2024-01-01T");
     EXPECT_EQ(first_seen.back(), 'Z');
   }
+  ASSERT_EQ(j.at("flow_endpoints").size(), t.flow_endpoints.size());
+  EXPECT_EQ(j.at("flow_endpoints").at(0).at("endpoint").get<std::string>(), "");
+  for (const auto &e : j.at("flow_endpoints")) {
+    for (const char *key : {"endpoint", "packets", "bytes", "received_packets", "received_bytes",
+                            "first_seen", "last_seen"}) {
+      EXPECT_TRUE(e.contains(key)) << key;
+    }
+    std::vector<std::string> keys;
+    for (const auto &[key, value] : e.at("names").items()) {
+      keys.push_back(key);
+      EXPECT_TRUE(value.is_number_unsigned());
+    }
+    EXPECT_EQ(keys, (std::vector<std::string>{"dns", "http", "none", "quic", "sni"})); // sorted
+  }
   const auto &a = j.at("addresses").at(0);
   EXPECT_TRUE(a.at("address").is_string());
   EXPECT_TRUE(a.at("name").is_string());
@@ -515,42 +521,29 @@ TEST(Generate, WriteCaptureNamesAFileItCannotWrite) {
       << written.status().message();
 }
 
-std::string run(const std::string &command) {
-  std::string out;
-  FILE *pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) {
-    return out;
-  }
-  std::array<char, 4096> buf{};
-  std::size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) {
-    out.append(buf.data(), n);
-  }
-  ::pclose(pipe);
-  return out;
-}
-
 // Optional: tshark dissects every frame without a malformed packet or a bad
 // checksum, and sees the DNS responses the generator meant to write.
 TEST(Generate, TsharkFindsNothingMalformed) {
-  if (std::system("command -v tshark > /dev/null 2>&1") != 0) {
+  if (!ta::generate::test::have_tshark()) {
     GTEST_SKIP() << "tshark not installed";
   }
   const std::string path = temp_path("tshark.pcap");
   const auto written = ta::generate::write_capture(options(20'000), path);
   ASSERT_TRUE(written.ok()) << written.status().message();
-  const std::string bad =
-      run("tshark -n -r '" + path +
-          "' -o ip.check_checksum:TRUE -o udp.check_checksum:TRUE -o tcp.check_checksum:TRUE"
-          " -Y '_ws.malformed || _ws.expert.severity >= error || ip.checksum.status == 0 ||"
-          " udp.checksum.status == 0 || tcp.checksum.status == 0 || icmp.checksum.status == 0'"
-          " -T fields -e frame.number 2>/dev/null");
-  EXPECT_EQ(bad, "");
-  const std::string responses =
-      run("tshark -n -r '" + path + "' -Y 'dns.flags.response == 1 && !icmp' -T fields" +
-          " -e dns.flags.rcode 2>/dev/null");
-  EXPECT_NE(responses.find("0\n"), std::string::npos);
-  EXPECT_NE(responses.find("3\n"), std::string::npos);
+  const auto bad = run_command(
+      "tshark -n -r '" + path +
+      "' -o ip.check_checksum:TRUE -o udp.check_checksum:TRUE -o tcp.check_checksum:TRUE"
+      " -Y '_ws.malformed || _ws.expert.severity >= error || ip.checksum.status == 0 ||"
+      " udp.checksum.status == 0 || tcp.checksum.status == 0 || icmp.checksum.status == 0'"
+      " -T fields -e frame.number 2>/dev/null");
+  EXPECT_EQ(bad.exit_status, 0);
+  EXPECT_EQ(bad.out, "");
+  const auto responses =
+      run_command("tshark -n -r '" + path + "' -Y 'dns.flags.response == 1 && !icmp' -T fields" +
+                  " -e dns.flags.rcode 2>/dev/null");
+  EXPECT_EQ(responses.exit_status, 0);
+  EXPECT_NE(responses.out.find("0\n"), std::string::npos);
+  EXPECT_NE(responses.out.find("3\n"), std::string::npos);
   std::filesystem::remove(path);
 }
 
