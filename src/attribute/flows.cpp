@@ -202,6 +202,8 @@ void Analyzer::Impl::refresh_flow_stats() {
   stats.flows_evicted = fs.end(flow::FlowEnd::evicted);
   stats.flows_active = fs.active;
   stats.packets_waiting = fs.held_packets;
+  stats.naming_outcomes = fs.outcomes;
+  stats.quic_packet_errors = fs.quic_packet_errors;
 }
 
 } // namespace ta::attribute

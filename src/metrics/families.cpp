@@ -143,7 +143,17 @@ Metrics::Impl::Impl(const Options &o)
                               .Name("traffic_encrypted_dns_flows_total")
                               .Help("Flows carrying DNS the analyzer cannot read, by kind (dot: "
                                     "TCP 853, doq: UDP 853, doh: a known DoH service)")
-                              .Register(*registry)) {
+                              .Register(*registry)),
+      naming_outcomes(prometheus::BuildCounter()
+                          .Name("traffic_flow_naming_total")
+                          .Help("Flows by what the naming parsers concluded (tls_sni, http_host, "
+                                "quic_sni, a reason there was no name, ...)")
+                          .Register(*registry)),
+      quic_packet_errors(
+          prometheus::BuildCounter()
+              .Name("traffic_quic_packet_errors_total")
+              .Help("Client QUIC packets the Initial parser could not use, by reason")
+              .Register(*registry)) {
   build_info.Add({{"version", TA_VERSION}}).Set(1);
   for (std::size_t i = 0; i < outcome_counters.size(); ++i) {
     outcome_counters[i] =
@@ -157,6 +167,14 @@ Metrics::Impl::Impl(const Options &o)
     encrypted_dns_counters[i] = &encrypted_dns_flows.Add(
         {{"kind",
           std::string(attribute::encrypted_dns_name(static_cast<attribute::EncryptedDns>(i)))}});
+  }
+  for (std::size_t i = 0; i < naming_outcome_counters.size(); ++i) {
+    naming_outcome_counters[i] = &naming_outcomes.Add(
+        {{"outcome", std::string(flow::naming_outcome_name(static_cast<flow::NamingOutcome>(i)))}});
+  }
+  for (std::size_t i = 0; i < quic_error_counters.size(); ++i) {
+    quic_error_counters[i] =
+        &quic_packet_errors.Add({{"reason", std::string(flow::quic_packet_error_name(i))}});
   }
   // dns_errors[0] is `ok`: not an error.
   for (std::size_t i = 1; i < dns_error_counters.size(); ++i) {

@@ -48,6 +48,12 @@ void Metrics::publish(const attribute::Stats &stats, std::size_t dns_table_size,
               stats.encrypted_dns_flows[i]);
   }
   add_delta(m.flow_evictions, last.flows_evicted, stats.flows_evicted);
+  for (std::size_t i = 0; i < stats.naming_outcomes.size(); ++i) {
+    add_delta(*m.naming_outcome_counters[i], last.naming_outcomes[i], stats.naming_outcomes[i]);
+  }
+  for (std::size_t i = 0; i < stats.quic_packet_errors.size(); ++i) {
+    add_delta(*m.quic_error_counters[i], last.quic_packet_errors[i], stats.quic_packet_errors[i]);
+  }
   m.flows_active.Set(as_double(stats.flows_active));
   m.dns_table_addresses.Set(static_cast<double>(dns_table_size));
 }

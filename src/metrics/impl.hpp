@@ -145,8 +145,13 @@ struct Metrics::Impl {
   prometheus::Gauge &flows_active;
   prometheus::Counter &flow_evictions;
   prometheus::Family<prometheus::Counter> &encrypted_dns_flows;
+  prometheus::Family<prometheus::Counter> &naming_outcomes;
+  prometheus::Family<prometheus::Counter> &quic_packet_errors;
   std::array<prometheus::Counter *, static_cast<std::size_t>(store::NameSource::count_)>
       name_counters{};
+  std::array<prometheus::Counter *, static_cast<std::size_t>(flow::NamingOutcome::count_)>
+      naming_outcome_counters{};
+  std::array<prometheus::Counter *, flow::kQuicPacketErrors> quic_error_counters{};
   std::array<prometheus::Counter *, static_cast<std::size_t>(attribute::EncryptedDns::count_)>
       encrypted_dns_counters{};
   std::array<prometheus::Counter *, static_cast<std::size_t>(attribute::Outcome::count_)>

@@ -252,6 +252,46 @@ TEST(Metrics, PublishAddsIncreasesOfCumulativeStats) {
   EXPECT_EQ(value(text, "traffic_dns_table_evictions_total"), 4.0);
 }
 
+// Flow naming: received traffic per endpoint (not a write), names by source,
+// the flow table, encrypted DNS, the parsers' outcomes.
+TEST(Metrics, CountsReceivedTrafficAndFlowNaming) {
+  auto m = make(quiet_options());
+  store::Batch b = batch_of({"", "site.test"}, {0, 2});
+  store::PacketRecord r = b.packets.back();
+  r.direction = store::Direction::received;
+  r.bytes = 1500;
+  b.packets.push_back(r);
+  b.packets.push_back(r);
+  b.packets.push_back(r);
+  m->on_batch_sealed(b);
+  m->on_batch_written(b, 0.01);
+  attribute::Stats st;
+  st.names[static_cast<std::size_t>(store::NameSource::sni)] = 5;
+  st.names[static_cast<std::size_t>(store::NameSource::dns)] = 2;
+  st.flows_active = 7;
+  st.flows_evicted = 3;
+  st.encrypted_dns_flows[static_cast<std::size_t>(attribute::EncryptedDns::doh)] = 1;
+  st.naming_outcomes[static_cast<std::size_t>(flow::NamingOutcome::quic_unsupported_version)] = 4;
+  st.quic_packet_errors[0] = 6;
+  m->publish(st, 0, 0);
+  const std::string text = m->render();
+  EXPECT_EQ(value(text, "traffic_endpoint_packets_total{endpoint=\"site.test\"}"), 2.0);
+  EXPECT_EQ(value(text, "traffic_endpoint_received_packets_total{endpoint=\"site.test\"}"), 3.0);
+  EXPECT_EQ(value(text, "traffic_endpoint_received_bytes_total{endpoint=\"site.test\"}"), 4500.0);
+  EXPECT_EQ(value(text, escaped_label("site.test")), 2.0); // rows written: sent packets only
+  EXPECT_EQ(value(text, "traffic_names_total{source=\"sni\"}"), 5.0);
+  EXPECT_EQ(value(text, "traffic_names_total{source=\"dns\"}"), 2.0);
+  EXPECT_EQ(value(text, "traffic_names_total{source=\"quic\"}"), 0.0);
+  EXPECT_EQ(value(text, "traffic_flows_active"), 7.0);
+  EXPECT_EQ(value(text, "traffic_flow_evictions_total"), 3.0);
+  EXPECT_EQ(value(text, "traffic_encrypted_dns_flows_total{kind=\"doh\"}"), 1.0);
+  EXPECT_EQ(value(text, "traffic_encrypted_dns_flows_total{kind=\"dot\"}"), 0.0);
+  EXPECT_EQ(value(text, "traffic_flow_naming_total{outcome=\"quic_unsupported_version\"}"), 4.0);
+  EXPECT_EQ(value(text, "traffic_quic_packet_errors_total{reason=\"" +
+                            std::string(flow::quic_packet_error_name(0)) + "\"}"),
+            6.0);
+}
+
 TEST(Metrics, CaptureStatsPerInterfaceAreCumulative) {
   auto m = make(quiet_options());
   m->set_capture_stats("eth0", 100, 1, 0);

@@ -37,6 +37,7 @@
 #include "ta/dns/address_table.hpp"
 #include "ta/dns/message.hpp"
 #include "ta/dns/tcp_reassembler.hpp"
+#include "ta/flow/flow.hpp"
 #include "ta/store/store.hpp"
 
 namespace ta::attribute {
@@ -112,6 +113,11 @@ struct Stats {
   std::uint64_t flows_active = 0;    // a level, not a count
   std::uint64_t packets_waiting = 0; // held until their flow is named (a level)
   std::array<std::uint64_t, static_cast<std::size_t>(EncryptedDns::count_)> encrypted_dns_flows{};
+  // What the naming parsers concluded per flow, and QUIC packets they could
+  // not use, by reason (flow::naming_outcome_name, flow::quic_packet_error_name).
+  std::array<std::uint64_t, static_cast<std::size_t>(flow::NamingOutcome::count_)>
+      naming_outcomes{};
+  std::array<std::uint64_t, flow::kQuicPacketErrors> quic_packet_errors{};
 
   [[nodiscard]] std::uint64_t outcome(Outcome o) const noexcept {
     return outcomes[static_cast<std::size_t>(o)];
