@@ -1,0 +1,190 @@
+// Flow naming inside the Analyzer (README "What is counted"): what the flow
+// table decides becomes records in both directions, per-batch flow records,
+// per-client DNS names, encrypted-DNS counts, and a ledger that never passes
+// a packet still waiting for its flow's name.
+#include <map>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "ta/attribute/analyzer.hpp"
+
+#include "test_util.hpp"
+
+namespace ta::attribute {
+namespace {
+
+using namespace test; // NOLINT(google-build-using-namespace)
+
+constexpr unsigned kSyn = 0x02;
+constexpr unsigned kSynAck = 0x12;
+constexpr unsigned kAck = 0x10;
+
+// A TLS record holding a minimal ClientHello whose server_name is `sni`
+// (RFC 8446 4.1.2, RFC 6066 3).
+Frame client_hello(const std::string &sni) {
+  Frame ext;
+  put16(ext, 0); // server_name
+  put16(ext, static_cast<unsigned>(sni.size() + 5));
+  put16(ext, static_cast<unsigned>(sni.size() + 3)); // server_name_list
+  ext.push_back(std::byte{0});                       // host_name
+  put16(ext, static_cast<unsigned>(sni.size()));
+  for (char c : sni) {
+    ext.push_back(static_cast<std::byte>(c));
+  }
+  Frame body;
+  put16(body, 0x0303);
+  body.insert(body.end(), 32, std::byte{0x11}); // random
+  body.push_back(std::byte{0});                 // session id
+  put16(body, 2);
+  put16(body, 0x1301);
+  body.push_back(std::byte{1});
+  body.push_back(std::byte{0});
+  put16(body, static_cast<unsigned>(ext.size()));
+  body.insert(body.end(), ext.begin(), ext.end());
+  Frame rec;
+  rec.push_back(std::byte{0x16});
+  put16(rec, 0x0301);
+  put16(rec, static_cast<unsigned>(body.size() + 4));
+  rec.push_back(std::byte{1});
+  rec.push_back(std::byte{0});
+  put16(rec, static_cast<unsigned>(body.size()));
+  rec.insert(rec.end(), body.begin(), body.end());
+  return rec;
+}
+
+struct FlowHarness {
+  std::vector<store::Batch> batches;
+  Analyzer analyzer;
+  std::uint64_t index = 0;
+
+  explicit FlowHarness(Options o = {})
+      : analyzer(std::move(o), [this](store::Batch &b) {
+          batches.push_back(b);
+          b.clear();
+        }) {
+    analyzer.begin_source(1, 0);
+  }
+  void feed(const Frame &f, TimeUs ts = 1'000'000) {
+    analyzer.on_frame(decode::LinkType::ethernet, index++, ts, Bytes(f.data(), f.size()));
+  }
+  void finish() { analyzer.end_source(true); }
+  // endpoint -> {sent, received} packets over every batch
+  std::map<std::string, std::pair<int, int>> counts() const {
+    std::map<std::string, std::pair<int, int>> out;
+    for (const auto &b : batches) {
+      for (const auto &p : b.packets) {
+        auto &c = out[b.endpoints[p.endpoint]];
+        (p.direction == store::Direction::sent ? c.first : c.second) += 1;
+      }
+    }
+    return out;
+  }
+};
+
+TEST(AnalyzerFlows, ATlsFlowIsNamedBySniInBothDirectionsWithoutAnyDns) {
+  FlowHarness h;
+  h.feed(ipv4("10.0.0.2", "192.0.2.9", 6, 40000, 443, kNoPayload, kSyn, 999));
+  h.feed(ipv4("192.0.2.9", "10.0.0.2", 6, 443, 40000, kNoPayload, kSynAck, 5000));
+  h.feed(ipv4("10.0.0.2", "192.0.2.9", 6, 40000, 443, kNoPayload, kAck, 1000));
+  h.feed(ipv4("10.0.0.2", "192.0.2.9", 6, 40000, 443, client_hello("Www.Site.Test."), 0x18, 1000));
+  h.feed(ipv4("192.0.2.9", "10.0.0.2", 6, 443, 40000, Frame(100, std::byte{1}), 0x18, 5001));
+  h.finish();
+  const auto c = h.counts();
+  ASSERT_EQ(c.size(), 1U);
+  EXPECT_EQ(c.at("www.site.test"), std::make_pair(3, 2)); // the SYN too
+  const Stats &st = h.analyzer.stats();
+  EXPECT_EQ(st.names[static_cast<std::size_t>(store::NameSource::sni)], 5U);
+  EXPECT_EQ(st.received_packets, 2U);
+  EXPECT_EQ(st.outcome(Outcome::counted), 5U);
+  EXPECT_EQ(st.flows_created, 1U);
+  // One flow record over the batch, with the ends and both directions.
+  ASSERT_EQ(h.batches.size(), 1U);
+  ASSERT_EQ(h.batches[0].flows.size(), 1U);
+  const store::FlowRecord &f = h.batches[0].flows[0];
+  EXPECT_EQ(f.client, *IpAddress::parse("10.0.0.2"));
+  EXPECT_EQ(f.endpoint_port, 443);
+  EXPECT_EQ(f.source, store::NameSource::sni);
+  EXPECT_EQ(f.sent_packets, 3U);
+  EXPECT_EQ(f.received_packets, 2U);
+  EXPECT_EQ(f.first_frame, 0U);
+  const auto &run = h.analyzer.run_summary().at("www.site.test");
+  EXPECT_EQ(run.packets, 3U);
+  EXPECT_EQ(run.received_packets, 2U);
+}
+
+TEST(AnalyzerFlows, DnsNamesAFlowByTheAnswerItsOwnClientGot) {
+  FlowHarness h;
+  h.feed(ipv4("10.0.0.1", "10.0.0.2", 17, 53, 5000, dns_response("a.test", {"192.0.2.1"})));
+  h.feed(ipv4("10.0.0.1", "10.0.0.3", 17, 53, 5001, dns_response("b.test", {"192.0.2.1"})));
+  // The latest answer to anyone says b.test; client .2 was told a.test.
+  h.feed(ipv4("10.0.0.2", "192.0.2.1", 17, 40000, 7000, Frame(20, std::byte{0})));
+  h.feed(ipv4("10.0.0.3", "192.0.2.1", 17, 40001, 7000, Frame(20, std::byte{0})));
+  h.feed(ipv4("10.0.0.9", "192.0.2.1", 17, 40002, 7000, Frame(20, std::byte{0})));
+  h.finish();
+  const auto c = h.counts();
+  EXPECT_EQ(c.at("a.test"), std::make_pair(1, 0));
+  EXPECT_EQ(c.at("b.test"), std::make_pair(2, 0)); // .3's own answer, and .9's: anyone's
+  EXPECT_EQ(h.analyzer.stats().names[static_cast<std::size_t>(store::NameSource::dns)], 3U);
+}
+
+TEST(AnalyzerFlows, TheLedgerNeverPassesAPacketStillWaitingForItsName) {
+  Options o;
+  o.batch_records = 2;
+  FlowHarness h(o);
+  h.feed(ipv4("10.0.0.2", "192.0.2.9", 6, 40000, 443, kNoPayload, kSyn, 999)); // frame 0: waits
+  for (int i = 0; i < 4; ++i) { // UDP flows to port 7000 are decided at once by no QUIC
+    h.feed(ipv4("10.0.0.2", "192.0.2.8", 17, 41000 + i, 7000, Frame(8, std::byte{0})));
+  }
+  h.analyzer.flush();
+  ASSERT_FALSE(h.batches.empty());
+  for (const auto &b : h.batches) {
+    EXPECT_EQ(b.frames_through, 0U) << "frame 0 is held";
+  }
+  h.feed(ipv4("10.0.0.2", "192.0.2.9", 6, 40000, 443, client_hello("x.test"), 0x18, 1000));
+  h.finish();
+  EXPECT_EQ(h.batches.back().frames_through, 6U);
+  EXPECT_EQ(h.counts().at("x.test"), std::make_pair(2, 0));
+}
+
+TEST(AnalyzerFlows, EncryptedDnsFlowsAreCountedByKind) {
+  FlowHarness h;
+  h.feed(ipv4("10.0.0.2", "192.0.2.53", 6, 40000, 853, kNoPayload, kSyn, 1));
+  h.feed(ipv4("10.0.0.2", "192.0.2.53", 17, 40001, 853, Frame(30, std::byte{0})));
+  h.feed(ipv4("10.0.0.2", "192.0.2.54", 6, 40002, 443, client_hello("dns.google"), 0x18, 1000));
+  h.feed(ipv4("10.0.0.2", "192.0.2.55", 6, 40003, 443, client_hello("www.site.test"), 0x18, 1000));
+  h.finish();
+  const Stats &st = h.analyzer.stats();
+  EXPECT_EQ(st.encrypted_dns_flows[static_cast<std::size_t>(EncryptedDns::dot)], 1U);
+  EXPECT_EQ(st.encrypted_dns_flows[static_cast<std::size_t>(EncryptedDns::doq)], 1U);
+  EXPECT_EQ(st.encrypted_dns_flows[static_cast<std::size_t>(EncryptedDns::doh)], 1U);
+  EXPECT_EQ(h.analyzer.encrypted_dns_clients(), 1U);
+}
+
+TEST(AnalyzerFlows, PortsSelectFlowsByTheEndpointPort) {
+  Options o;
+  o.ports = {443};
+  FlowHarness h(o);
+  h.feed(ipv4("10.0.0.2", "192.0.2.9", 6, 40000, 443, client_hello("a.test"), 0x18, 1000));
+  h.feed(ipv4("192.0.2.9", "10.0.0.2", 6, 443, 40000, Frame(10, std::byte{1}), 0x18, 1));
+  h.feed(ipv4("10.0.0.2", "192.0.2.9", 6, 40001, 80, client_hello("b.test"), 0x18, 1000));
+  h.finish();
+  EXPECT_EQ(h.counts(), (std::map<std::string, std::pair<int, int>>{{"a.test", {1, 1}}}));
+  EXPECT_EQ(h.analyzer.stats().outcome(Outcome::port_filtered), 1U);
+}
+
+TEST(AnalyzerFlows, NonFlowPacketsAreNamedPerPacketOutboundOnly) {
+  FlowHarness h;
+  h.feed(ipv4("10.0.0.1", "10.0.0.2", 17, 53, 5000, dns_response("a.test", {"192.0.2.1"})));
+  Frame icmp = ipv4("10.0.0.2", "192.0.2.1", 1, 0, 0, kNoPayload);
+  h.feed(icmp);
+  Frame back = ipv4("192.0.2.1", "10.0.0.2", 1, 0, 0, kNoPayload);
+  h.feed(back);
+  h.finish();
+  EXPECT_EQ(h.counts().at("a.test"), std::make_pair(1, 0));
+  EXPECT_EQ(h.analyzer.stats().outcome(Outcome::not_outbound), 1U);
+}
+
+} // namespace
+} // namespace ta::attribute
