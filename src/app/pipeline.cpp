@@ -318,11 +318,14 @@ void print_summary(const attribute::Analyzer &analyzer, double seconds) {
     named += n;
   }
   std::string shares;
-  for (std::size_t i = 0; i < st.names.size(); ++i) {
-    shares += fmt::format(
-        "{} {} {:.1f}%", i == 0 ? "" : ",",
-        store::name_source_name(static_cast<store::NameSource>(i)),
-        named == 0 ? 0.0 : 100.0 * static_cast<double>(st.names[i]) / static_cast<double>(named));
+  // In the order names are tried.
+  for (const store::NameSource src :
+       {store::NameSource::sni, store::NameSource::quic, store::NameSource::http,
+        store::NameSource::dns, store::NameSource::none}) {
+    const std::uint64_t n = st.names[static_cast<std::size_t>(src)];
+    shares +=
+        fmt::format("{} {} {:.1f}%", shares.empty() ? "" : ",", store::name_source_name(src),
+                    named == 0 ? 0.0 : 100.0 * static_cast<double>(n) / static_cast<double>(named));
   }
   std::printf("names (share of %llu counted packets):%s\n", static_cast<unsigned long long>(named),
               shares.c_str());
