@@ -427,8 +427,8 @@ protected:
 std::string *TsharkReading::path_ = nullptr;
 GroundTruth *TsharkReading::truth_ = nullptr;
 
-TEST_F(TsharkReading, BothContractsAgreeWithTheTruth) {
-  const auto r = run_command(tshark_fields_command(*path_));
+void expect_tshark_agrees(const std::string &path, const GroundTruth &t) {
+  const auto r = run_command(tshark_fields_command(path));
   ASSERT_EQ(r.exit_status, 0);
   Reference ref;
   for (const std::string &line : split(r.out, '\n')) {
@@ -440,7 +440,6 @@ TEST_F(TsharkReading, BothContractsAgreeWithTheTruth) {
     ref.feed(f);
   }
   const GroundTruth got = ref.result();
-  const GroundTruth &t = *truth_;
   EXPECT_EQ(got.frames, t.frames);
   // DNS-only naming.
   ASSERT_EQ(got.endpoints.size(), t.endpoints.size());
@@ -469,6 +468,19 @@ TEST_F(TsharkReading, BothContractsAgreeWithTheTruth) {
     EXPECT_EQ(a.last_seen, b.last_seen);
     EXPECT_EQ(a.names, b.names);
   }
+}
+
+TEST_F(TsharkReading, BothContractsAgreeWithTheTruth) {
+  expect_tshark_agrees(*path_, *truth_);
+}
+
+// Few endpoints: the second client's addresses are endpoint 0's and 1's only.
+TEST_F(TsharkReading, BothContractsAgreeWithTheTruthWithTwoEndpoints) {
+  const std::string path = temp_path("two_endpoints.pcap");
+  const auto written = ta::generate::write_capture(options(4'000, 2, 3), path);
+  ASSERT_TRUE(written.ok()) << written.status().message();
+  expect_tshark_agrees(path, *written);
+  std::filesystem::remove(path);
 }
 
 TEST_F(TsharkReading, EveryNameSourceAndEdgeCaseIsPresent) {
