@@ -4,12 +4,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <stdexcept>
 #include <string_view>
 #include <vector>
 
 #include "ta/common/address.hpp"
 #include "ta/common/byte_cursor.hpp"
+#include "ta/testing/bytes.hpp"
 
 namespace ta::dns::test {
 
@@ -19,34 +19,7 @@ inline IpAddress ip(std::string_view text) {
 }
 
 // "12 34 ab" or "1234ab" -> bytes; whitespace ignored.
-inline std::vector<std::byte> hex(std::string_view text) {
-  std::vector<std::byte> out;
-  int hi = -1;
-  for (const char ch : text) {
-    int v = -1;
-    if (ch >= '0' && ch <= '9') {
-      v = ch - '0';
-    } else if (ch >= 'a' && ch <= 'f') {
-      v = ch - 'a' + 10;
-    } else if (ch >= 'A' && ch <= 'F') {
-      v = ch - 'A' + 10;
-    } else if (ch == ' ' || ch == '\n' || ch == '\t') {
-      continue;
-    } else {
-      throw std::invalid_argument("bad hex");
-    }
-    if (hi < 0) {
-      hi = v;
-    } else {
-      out.push_back(static_cast<std::byte>((hi << 4) | v));
-      hi = -1;
-    }
-  }
-  if (hi >= 0) {
-    throw std::invalid_argument("odd hex");
-  }
-  return out;
-}
+using ta::testing::hex;
 
 constexpr std::uint16_t kTypeA = 1;
 constexpr std::uint16_t kTypeNs = 2;

@@ -9,7 +9,6 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -19,6 +18,7 @@
 #include "ta/common/address.hpp"
 #include "ta/decode/decode.hpp"
 #include "ta/flow/flow.hpp"
+#include "ta/testing/bytes.hpp"
 
 #include "naming.hpp"
 
@@ -28,40 +28,8 @@ inline IpAddress ip(std::string_view text) {
   return *IpAddress::parse(text);
 }
 
-inline std::vector<std::byte> bytes(std::string_view text) {
-  std::vector<std::byte> out;
-  for (const char c : text) {
-    out.push_back(static_cast<std::byte>(c));
-  }
-  return out;
-}
-
-// "16 03 01" or "160301" -> bytes; whitespace ignored.
-inline std::vector<std::byte> hex(std::string_view text) {
-  std::vector<std::byte> out;
-  int hi = -1;
-  for (const char ch : text) {
-    int v = -1;
-    if (ch >= '0' && ch <= '9') {
-      v = ch - '0';
-    } else if (ch >= 'a' && ch <= 'f') {
-      v = ch - 'a' + 10;
-    } else if (ch >= 'A' && ch <= 'F') {
-      v = ch - 'A' + 10;
-    } else if (ch == ' ' || ch == '\n') {
-      continue;
-    } else {
-      throw std::invalid_argument("bad hex");
-    }
-    if (hi < 0) {
-      hi = v;
-    } else {
-      out.push_back(static_cast<std::byte>(hi * 16 + v));
-      hi = -1;
-    }
-  }
-  return out;
-}
+using ta::testing::bytes;
+using ta::testing::hex;
 
 // Builds packets; payload storage lives in the builder's packet list, so a
 // Packet stays valid as long as the Builder.

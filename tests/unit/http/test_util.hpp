@@ -4,60 +4,19 @@
 #pragma once
 
 #include <cstddef>
-#include <stdexcept>
-#include <string>
 #include <string_view>
 #include <vector>
 
 #include "ta/common/byte_cursor.hpp"
+#include "ta/testing/bytes.hpp"
 
 namespace ta::http::test {
 
 using Buf = std::vector<std::byte>;
 
-// "1234ab" -> bytes.
-inline Buf hex(std::string_view text) {
-  Buf out;
-  int hi = -1;
-  for (const char ch : text) {
-    int v = -1;
-    if (ch >= '0' && ch <= '9') {
-      v = ch - '0';
-    } else if (ch >= 'a' && ch <= 'f') {
-      v = ch - 'a' + 10;
-    } else if (ch >= 'A' && ch <= 'F') {
-      v = ch - 'A' + 10;
-    } else {
-      throw std::invalid_argument("bad hex");
-    }
-    if (hi < 0) {
-      hi = v;
-    } else {
-      out.push_back(static_cast<std::byte>((hi << 4) | v));
-      hi = -1;
-    }
-  }
-  if (hi >= 0) {
-    throw std::invalid_argument("odd hex");
-  }
-  return out;
-}
-
-inline Buf bytes(std::string_view text) {
-  Buf out;
-  for (const char ch : text) {
-    out.push_back(static_cast<std::byte>(ch));
-  }
-  return out;
-}
-
-inline std::string text(Bytes b) {
-  std::string out;
-  for (const std::byte x : b) {
-    out.push_back(static_cast<char>(x));
-  }
-  return out;
-}
+using ta::testing::bytes;
+using ta::testing::hex;
+using ta::testing::text;
 
 // chrissanders_http_espn.pcapng frame 6 (tcp.payload, 379 bytes: GET / HTTP/1.1).
 // http.host: www.espn.com

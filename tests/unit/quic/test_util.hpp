@@ -17,21 +17,13 @@
 #include "ta/capture/capture.hpp"
 #include "ta/decode/decode.hpp"
 #include "ta/quic/quic.hpp"
+#include "ta/testing/bytes.hpp"
 
 namespace ta::quic::test {
 
 using Buf = std::vector<std::byte>;
 
-inline Buf hex(std::string_view h) {
-  Buf out;
-  auto nib = [](char c) {
-    return static_cast<unsigned>(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
-  };
-  for (std::size_t i = 0; i + 1 < h.size(); i += 2) {
-    out.push_back(static_cast<std::byte>((nib(h[i]) << 4U) | nib(h[i + 1])));
-  }
-  return out;
-}
+using ta::testing::hex;
 
 template <std::size_t N> std::string to_hex(const std::array<std::byte, N> &a) {
   static constexpr char kDigits[] = "0123456789abcdef";

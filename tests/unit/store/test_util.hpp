@@ -21,6 +21,7 @@
 #include "ta/common/status.hpp"
 #include "ta/store/sqlite.hpp"
 #include "ta/store/store.hpp"
+#include "ta/testing/bytes.hpp"
 
 namespace ta::store::test {
 
@@ -87,15 +88,8 @@ inline constexpr const char *kSpooledV1Hex =
     "00060a24181e4000" // one learnt address
     "00000000";        // no local hosts
 
-inline std::vector<std::byte> from_hex(std::string_view hex) {
-  std::vector<std::byte> out;
-  const auto nibble = [](char c) {
-    return static_cast<unsigned>(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
-  };
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
-    out.push_back(static_cast<std::byte>((nibble(hex[i]) << 4U) | nibble(hex[i + 1])));
-  }
-  return out;
+inline std::vector<std::byte> from_hex(std::string_view h) {
+  return ta::testing::hex(h);
 }
 
 inline constexpr TimeUs kSec = 1'000'000;
