@@ -269,7 +269,16 @@ bool walk_frames(Bytes plaintext, InitialParser::State *state, bool &crypto_clip
     std::uint64_t a = 0;
     std::uint64_t b = 0;
     switch (type) {
-    case 0x00: // PADDING
+    case 0x00: { // PADDING: a client pads its Initials to 1200 bytes, so take
+                 // the whole run of zero bytes at once, not one frame a byte
+      const Bytes rest = c.rest();
+      std::size_t run = 0;
+      while (run < rest.size() && rest[run] == std::byte{0}) {
+        ++run;
+      }
+      (void)c.skip(run);
+      break;
+    }
     case 0x01: // PING
       break;
     case 0x02:   // ACK: Largest Acknowledged, ACK Delay, ACK Range Count, First ACK Range,

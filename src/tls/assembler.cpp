@@ -12,6 +12,7 @@
 // (RFC 8446 §5.1); only the first message is joined.
 #include <algorithm>
 #include <cstring>
+#include <new>
 
 #include "ta/tls/tls.hpp"
 
@@ -45,8 +46,11 @@ std::string_view assembler_state_name(AssemblerState s) noexcept {
   return "unknown";
 }
 
-ClientHelloAssembler::ClientHelloAssembler()
-    : buf_(std::make_unique<std::byte[]>(kMaxHandshakeMessage)) {}
+// The buffer comes with the first handshake byte, not with the assembler: a
+// flow table keeps one assembler per waiting flow, and most waiting flows (a
+// SYN and nothing yet, a port scan) never send one. Not zero-filled, so only
+// the pages a ClientHello writes are ever touched.
+ClientHelloAssembler::ClientHelloAssembler() = default;
 
 void ClientHelloAssembler::reset() noexcept {
   have_ = 0;
@@ -99,6 +103,13 @@ AssemblerState ClientHelloAssembler::take_header_byte(std::byte b) noexcept {
 }
 
 void ClientHelloAssembler::take_fragment(Bytes fragment) noexcept {
+  if (!buf_) {
+    buf_.reset(new (std::nothrow) std::byte[kMaxHandshakeMessage]);
+    if (!buf_) {
+      state_ = AssemblerState::malformed; // no memory: no name, never a crash
+      return;
+    }
+  }
   std::size_t i = 0;
   while (i < fragment.size() && state_ == AssemblerState::need_more) {
     if (want_ == 0) {

@@ -106,14 +106,15 @@ public:
   // status (need_more, not_tls, too_large, bad_record).
   [[nodiscard]] ClientHelloResult result() const noexcept;
 
-  // Forgets everything, keeping the buffer: ready for another flow.
+  // Forgets everything, keeping the buffer (allocated once, at the first
+  // handshake byte ever fed): ready for another flow.
   void reset() noexcept;
 
 private:
   AssemblerState take_header_byte(std::byte b) noexcept;
   void take_fragment(Bytes fragment) noexcept;
 
-  std::unique_ptr<std::byte[]> buf_;  // kMaxHandshakeMessage bytes
+  std::unique_ptr<std::byte[]> buf_;  // kMaxHandshakeMessage bytes, from the first use
   std::size_t have_ = 0;              // handshake bytes joined in buf_
   std::size_t want_ = 0;              // 4 + the message's length, once known
   std::array<std::byte, 5> header_{}; // the record header being read
