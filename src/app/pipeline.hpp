@@ -29,7 +29,7 @@ struct PipelineArgs {
   std::string ports;
   std::size_t dns_table_size = 1U << 20U;
   std::string naming = std::string(kDefaultNaming);
-  std::size_t max_flows = 262144;
+  std::size_t max_flows = 131072;
   double flow_idle_timeout_seconds = 300;
   std::string doh_names_file;
   CassandraArgs cassandra;

@@ -83,7 +83,7 @@ struct Options {
   Naming naming = Naming::flow;
   std::vector<IpPrefix> local_nets; // empty: learn local hosts from DNS
   std::vector<std::uint16_t> ports; // empty: every port counts (flows: the endpoint's port)
-  std::size_t max_flows = 262144;   // flow table bound; the least recently active flow goes
+  std::size_t max_flows = 131072;   // flow table bound; the least recently active flow goes
   TimeUs flow_idle_timeout_us = 300'000'000;
   std::size_t client_table_capacity = 1U << 18U; // (client, address) -> name pairs
   // Hostnames of DoH services (lower-case); empty: the built-in list.

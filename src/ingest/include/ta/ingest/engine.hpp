@@ -43,7 +43,7 @@ struct Options {
   std::size_t dns_table_size = 1U << 20U;
   // Naming (see attribute::Options).
   attribute::Naming naming = attribute::Naming::flow;
-  std::size_t max_flows = 262144;
+  std::size_t max_flows = 131072;
   TimeUs flow_idle_timeout_us = 300'000'000;
   std::vector<std::string> doh_names; // empty: the built-in list
   // At the end-of-run drain, how long to wait for a backend's spool to reach
