@@ -25,7 +25,9 @@
 //                  flow-naming columns are added to an older keyspace's table
 //                  (ALTER ... ADD IF NOT EXISTS); its old rows have them null
 //                  and are read as sent packets named by DNS (or by none for
-//                  the unresolved endpoint ""), as they were.
+//                  the unresolved endpoint ""), as they were. Opened for
+//                  queries only (no schema changes), an older keyspace is
+//                  read without those columns and without flows.
 //   flows          ((day), endpoint, agent, origin_source, first_frame,
 //                  batch_source, batch_pos) -> protocol, client, client_port,
 //                  endpoint_address, endpoint_port, name_source, sent/received
@@ -177,6 +179,7 @@ private:
   std::mutex read_mu_;
   std::unique_ptr<cql::Session> reader_;
   ReadStatements r_;
+  bool has_flows_ = false; // false: a keyspace from before flow naming, opened for queries
 
   // Shared state.
   mutable std::mutex mu_;

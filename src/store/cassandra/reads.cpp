@@ -299,7 +299,7 @@ Status CassandraStore::query_endpoints(const TimeRange &range, std::vector<Endpo
       cql::Values v;
       v.add_text(endpoint).add_bigint(hour).add_bigint(s0).add_bigint(s1);
       Status st = read(r_.rollups, v, "summarising roll-ups", [&](const cql::Row &row) {
-        if (row.cells.size() < 13) {
+        if (row.cells.size() < 5) {
           return;
         }
         Agg &a = by_name[endpoint];
@@ -311,9 +311,13 @@ Status CassandraStore::query_endpoints(const TimeRange &range, std::vector<Endpo
         a.bytes += u64(row, 2);
         a.first = std::min(a.first, cql::as_bigint(row.cells[3]).value_or(a.first));
         a.last = std::max(a.last, cql::as_bigint(row.cells[4]).value_or(a.last));
-        a.received_packets += u64(row, 6);
-        a.received_bytes += u64(row, 7);
-        if (!cql::as_bigint(row.cells[8])) {
+        // 6 columns: a keyspace from before flow naming (opened for queries).
+        const bool old_row = row.cells.size() < 13 || !cql::as_bigint(row.cells[8]);
+        if (row.cells.size() >= 13) {
+          a.received_packets += u64(row, 6);
+          a.received_bytes += u64(row, 7);
+        }
+        if (old_row) {
           // Written before flow naming: sent packets, named by DNS or unresolved.
           a.names[static_cast<std::size_t>(endpoint.empty() ? NameSource::none
                                                             : NameSource::dns)] += sent;

@@ -131,21 +131,6 @@ ta::Status CassandraStore::prepare_reads(cql::Session &s) {
       {&r_.local_hosts_of_agent,
        "SELECT address, first_learnt FROM " + t("local_hosts") + " WHERE agent = ?"},
       {&r_.hours_of_day, "SELECT hour, endpoint FROM " + t("endpoint_hours") + " WHERE day = ?"},
-      {&r_.rollups, "SELECT address, packets, bytes, first_us, last_us, second, "
-                    "received_packets, received_bytes, names_none, names_sni, names_quic, "
-                    "names_http, names_dns FROM " +
-                        t("rollups") +
-                        " WHERE endpoint = ? AND hour = ? AND second >= ? AND second < ?"},
-      {&r_.flows_of_day,
-       "SELECT endpoint, agent, origin_source, first_frame, protocol, client, client_port, "
-       "endpoint_address, endpoint_port, name_source, sent_packets, sent_bytes, "
-       "received_packets, received_bytes, first_us, last_us FROM " +
-           t("flows") + " WHERE day = ?"},
-      {&r_.flows_of_day_endpoint,
-       "SELECT endpoint, agent, origin_source, first_frame, protocol, client, client_port, "
-       "endpoint_address, endpoint_port, name_source, sent_packets, sent_bytes, "
-       "received_packets, received_bytes, first_us, last_us FROM " +
-           t("flows") + " WHERE day = ? AND endpoint = ?"},
       {&r_.packets_range, "SELECT address, bytes, ts_us FROM " + t("packets") +
                               " WHERE endpoint = ? AND hour = ? AND ts_us >= ? AND ts_us < ?"},
       {&r_.packets_recent, "SELECT ts_us, address, port, protocol, bytes FROM " + t("packets") +
@@ -155,6 +140,42 @@ ta::Status CassandraStore::prepare_reads(cql::Session &s) {
     if (ta::Status st = s.prepare(text, *out); !st) {
       return st;
     }
+  }
+  // A keyspace made before flow naming, opened for queries only (which
+  // changes no schema): its roll-ups lack the flow-naming columns (read as
+  // the old rows they are) and it has no flows table (no flows).
+  const auto is_old_schema = [](const ta::Status &st) {
+    // Invalid (0x2200): an unknown column or table in the prepared text.
+    return st.code() == StatusCode::server_error &&
+           st.detail() == static_cast<std::int32_t>(cql::ServerError::invalid);
+  };
+  ta::Status st = s.prepare("SELECT address, packets, bytes, first_us, last_us, second, "
+                            "received_packets, received_bytes, names_none, names_sni, names_quic, "
+                            "names_http, names_dns FROM " +
+                                t("rollups") +
+                                " WHERE endpoint = ? AND hour = ? AND second >= ? AND second < ?",
+                            r_.rollups);
+  if (!st && options_.read_only && is_old_schema(st)) {
+    st =
+        s.prepare("SELECT address, packets, bytes, first_us, last_us, second FROM " + t("rollups") +
+                      " WHERE endpoint = ? AND hour = ? AND second >= ? AND second < ?",
+                  r_.rollups);
+  }
+  if (!st) {
+    return st;
+  }
+  const std::string flow_columns =
+      "SELECT endpoint, agent, origin_source, first_frame, protocol, client, client_port, "
+      "endpoint_address, endpoint_port, name_source, sent_packets, sent_bytes, "
+      "received_packets, received_bytes, first_us, last_us FROM " +
+      t("flows");
+  st = s.prepare(flow_columns + " WHERE day = ?", r_.flows_of_day);
+  if (st) {
+    st = s.prepare(flow_columns + " WHERE day = ? AND endpoint = ?", r_.flows_of_day_endpoint);
+  }
+  has_flows_ = static_cast<bool>(st);
+  if (!st && !(options_.read_only && is_old_schema(st))) {
+    return st;
   }
   return {};
 }
