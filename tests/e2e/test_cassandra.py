@@ -139,7 +139,9 @@ def test_lost_spool_and_second_agent_never_double_count(cassandra, keyspace, tmp
     assert query(store, "endpoints", env) == want
     # Another agent with the same capture: its own records, counted beside.
     ta("analyze", "--naming", "dns", "--quiet", "--store", store, "--agent-id", "b", "--spool", tmp_path / "b.db", capture, env=env)
-    doubled = [dict(e, packets=2 * e["packets"], bytes=2 * e["bytes"]) for e in want]
+    doubled = [dict(e, packets=2 * e["packets"], bytes=2 * e["bytes"],
+                    received_packets=2 * e["received_packets"], received_bytes=2 * e["received_bytes"],
+                    names={k: 2 * v for k, v in e["names"].items()}) for e in want]
     assert query(store, "endpoints", env) == doubled
 
 

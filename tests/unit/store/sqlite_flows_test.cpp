@@ -306,7 +306,7 @@ TEST_F(SqliteStoreTest, MalformedFlowBatchesAreRejectedWhole) {
   auto store = open();
   ASSERT_TRUE(store);
   const auto id = source(*store);
-  const auto check = [&](Batch batch, const char *what) {
+  const auto check = [&](const Batch &batch, const char *what) {
     const Status st = store->write(batch);
     EXPECT_FALSE(st) << what;
     EXPECT_EQ(st.code(), StatusCode::invalid_argument) << what << ": " << st.message();

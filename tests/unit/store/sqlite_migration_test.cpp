@@ -19,7 +19,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using test::BatchBuilder;
-using test::kSec;
 using test::RawDb;
 using test::SqliteStoreTest;
 
