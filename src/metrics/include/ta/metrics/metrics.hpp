@@ -1,7 +1,7 @@
 // metrics: Prometheus metrics of the pipeline, served over HTTP at /metrics.
 // ta_metrics is the only library that links prometheus-cpp and its HTTP
 // server (civetweb), both privately: this header exposes neither. It links
-// ta_attribute and ta_store_api publicly for the Stats and Batch it reads.
+// ta_attribute and ta_store publicly for the Stats and Batch it reads.
 //
 // Per-endpoint write counts and a one-minute write rate, with the endpoint as
 // a label (`legacy_names` also exports one metric name per host, the names
