@@ -25,6 +25,21 @@ void *operator new(std::size_t n) {
 void *operator new[](std::size_t n) {
   return ::operator new(n);
 }
+// The nothrow forms too (the assembler's buffer comes from one), so that every
+// delete below frees what this file's malloc gave.
+void *operator new(std::size_t n, const std::nothrow_t & /*tag*/) noexcept {
+  g_news.fetch_add(1, std::memory_order_relaxed);
+  return std::malloc(n == 0 ? 1 : n);
+}
+void *operator new[](std::size_t n, const std::nothrow_t &tag) noexcept {
+  return ::operator new(n, tag);
+}
+void operator delete(void *p, const std::nothrow_t & /*tag*/) noexcept {
+  std::free(p);
+}
+void operator delete[](void *p, const std::nothrow_t & /*tag*/) noexcept {
+  std::free(p);
+}
 void operator delete(void *p) noexcept {
   std::free(p);
 }
