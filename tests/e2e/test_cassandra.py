@@ -158,7 +158,9 @@ def test_lz4_and_tls_give_the_same_answers(cassandra, keyspace, tmp_path):
 
 def test_node_stopped_for_20s_mid_ingest_loses_nothing(cassandra, keyspace, tmp_path):
     cap = tmp_path / "big.pcap"
-    ta("generate", "--out", cap, "--packets", 300_000, "--seed", 21)
+    # Large enough that sending it takes far longer than stopping the node
+    # (a 300k-frame capture sometimes drained and exited first).
+    ta("generate", "--out", cap, "--packets", 1_500_000, "--seed", 21)
     truth = json.loads((tmp_path / "big.pcap.truth.json").read_text())
     store = spec(cassandra, keyspace)
     env = env_ok(cassandra)
