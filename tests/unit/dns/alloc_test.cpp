@@ -12,41 +12,15 @@
 #include "ta/dns/address_table.hpp"
 #include "ta/dns/message.hpp"
 #include "ta/dns/tcp_reassembler.hpp"
+#include "ta/testing/alloc_counter.hpp"
 
 #include "dns_wire.hpp"
-
-namespace {
-std::atomic<std::size_t> g_news{0};
-} // namespace
-
-void *operator new(std::size_t n) {
-  g_news.fetch_add(1, std::memory_order_relaxed);
-  if (void *p = std::malloc(n == 0 ? 1 : n)) {
-    return p;
-  }
-  throw std::bad_alloc();
-}
-void *operator new[](std::size_t n) {
-  return ::operator new(n);
-}
-void operator delete(void *p) noexcept {
-  std::free(p);
-}
-void operator delete[](void *p) noexcept {
-  std::free(p);
-}
-void operator delete(void *p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void *p, std::size_t) noexcept {
-  std::free(p);
-}
 
 namespace ta::dns {
 namespace {
 
 std::size_t news() {
-  return g_news.load(std::memory_order_relaxed);
+  return ta::testing::allocations();
 }
 
 TEST(NoAllocation, ParseResponse) {

@@ -7,57 +7,16 @@
 
 #include <gtest/gtest.h>
 
+#include "ta/testing/alloc_counter.hpp"
 #include "ta/tls/tls.hpp"
 
 #include "test_util.hpp"
-
-namespace {
-std::atomic<std::size_t> g_news{0};
-} // namespace
-
-void *operator new(std::size_t n) {
-  g_news.fetch_add(1, std::memory_order_relaxed);
-  if (void *p = std::malloc(n == 0 ? 1 : n)) {
-    return p;
-  }
-  throw std::bad_alloc();
-}
-void *operator new[](std::size_t n) {
-  return ::operator new(n);
-}
-// The nothrow forms too (the assembler's buffer comes from one), so that every
-// delete below frees what this file's malloc gave.
-void *operator new(std::size_t n, const std::nothrow_t & /*tag*/) noexcept {
-  g_news.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(n == 0 ? 1 : n);
-}
-void *operator new[](std::size_t n, const std::nothrow_t &tag) noexcept {
-  return ::operator new(n, tag);
-}
-void operator delete(void *p, const std::nothrow_t & /*tag*/) noexcept {
-  std::free(p);
-}
-void operator delete[](void *p, const std::nothrow_t & /*tag*/) noexcept {
-  std::free(p);
-}
-void operator delete(void *p) noexcept {
-  std::free(p);
-}
-void operator delete[](void *p) noexcept {
-  std::free(p);
-}
-void operator delete(void *p, std::size_t) noexcept {
-  std::free(p);
-}
-void operator delete[](void *p, std::size_t) noexcept {
-  std::free(p);
-}
 
 namespace ta::tls {
 namespace {
 
 std::size_t news() {
-  return g_news.load(std::memory_order_relaxed);
+  return ta::testing::allocations();
 }
 
 TEST(NoAllocation, AnAssemblerAllocatesNothingUntilAHandshakeByteArrives) {
