@@ -1,5 +1,8 @@
 #include "ta/capture/capture.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <array>
 #include <cerrno>
 #include <cstdio>
@@ -113,7 +116,19 @@ PcapWriter::open(const std::string &path, std::uint32_t link_type, std::uint32_t
     return Status::unsupported(path + ": cannot create a capture of link type " +
                                std::to_string(link_type));
   }
-  w->impl_->dumper = pcap_dump_open(w->impl_->dead, path.c_str());
+  // 0640 (less where the umask says so): captures hold private traffic.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    return Status::io_error(path + ": cannot write (" + std::strerror(errno) + ")");
+  }
+  FILE *f = ::fdopen(fd, "wb");
+  if (f == nullptr) {
+    const int err = errno;
+    ::close(fd);
+    return Status::io_error(path + ": cannot write (" + std::strerror(err) + ")");
+  }
+  // On failure libpcap has closed `f`.
+  w->impl_->dumper = pcap_dump_fopen(w->impl_->dead, f);
   if (w->impl_->dumper == nullptr) {
     return Status::io_error(path + ": cannot write (" + pcap_geterr(w->impl_->dead) + ")");
   }
@@ -162,6 +177,11 @@ Result<std::string> fingerprint_file(const std::string &path) {
   case ReadStatus::frame:
     break;
   }
+  return fingerprint_first_frame(reader->link_type(), frame);
+}
+
+std::string fingerprint_first_frame(std::uint32_t link_type, const Frame &first) {
+  const Frame &frame = first;
   // FNV-1a 64: an identity, not a defence against forged collisions.
   std::uint64_t h = 0xcbf29ce484222325ULL;
   auto mix = [&h](const void *data, std::size_t n) {
@@ -171,7 +191,7 @@ Result<std::string> fingerprint_file(const std::string &path) {
       h *= 0x100000001b3ULL;
     }
   };
-  const std::uint32_t link = reader->link_type();
+  const std::uint32_t link = link_type;
   const auto caplen = static_cast<std::uint32_t>(frame.data.size());
   mix(&link, sizeof link);
   mix(&frame.ts_us, sizeof frame.ts_us);

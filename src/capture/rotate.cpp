@@ -131,7 +131,8 @@ struct RotatingWriter::Impl {
         continue;
       }
       // O_EXCL claims the name against another writer in the same directory.
-      const int fd = ::openat(dir_fd, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      // 0640 (less where the umask says so): captures hold private traffic.
+      const int fd = ::openat(dir_fd, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
       if (fd < 0) {
         if (errno == EEXIST) {
           continue;

@@ -97,14 +97,17 @@ FileResult Engine::ingest_file(const std::string &path, StopToken stop, const Pr
                   Status::unsupported(path + ": unsupported link type " +
                                       std::to_string(reader->link_type())));
   }
-  const Result<std::string> fingerprint = capture::fingerprint_file(path);
-  if (!fingerprint) {
-    return finish(FileOutcome::damaged, fingerprint.status());
-  }
-  const std::string &fp = *fingerprint;
-  if (fp.empty()) {
+  // The identity comes from the first frame of this one reader: a pipe or a
+  // FIFO cannot be opened a second time.
+  capture::Frame frame;
+  capture::ReadStatus rs = reader->next(frame);
+  if (rs == capture::ReadStatus::end) {
     return finish(FileOutcome::empty, Status());
   }
+  if (rs == capture::ReadStatus::error) {
+    return finish(FileOutcome::damaged, reader->status());
+  }
+  const std::string fp = capture::fingerprint_first_frame(reader->link_type(), frame);
   store::SourceState state;
   Status st;
   writer_->call([&](store::Store &s) { st = s.begin_source({fp, path}, state); });
@@ -118,12 +121,10 @@ FileResult Engine::ingest_file(const std::string &path, StopToken stop, const Pr
   // never counts twice, and an interrupted or grown capture continues where
   // it stopped.
   analyzer_->begin_source(state.id, state.frames_done);
-  capture::Frame frame;
   std::uint64_t index = 0;
   auto last_report = std::chrono::steady_clock::now();
-  capture::ReadStatus rs = capture::ReadStatus::end;
   bool stopped = false;
-  while ((rs = reader->next(frame)) == capture::ReadStatus::frame) {
+  for (; rs == capture::ReadStatus::frame; rs = reader->next(frame)) {
     analyzer_->on_frame(link, index++, frame.ts_us, frame.data);
     if ((index & 0xFFFFU) == 0) {
       if (writer_->failed()) {

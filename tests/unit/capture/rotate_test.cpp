@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "ta/capture/capture.hpp"
 #include "ta/capture/rotate.hpp"
@@ -383,6 +384,42 @@ TEST_F(RotatingWriterTest, FingerprintDependsOnTheFirstFrameOnly) {
   ASSERT_TRUE(is_ok(two.status()));
   EXPECT_EQ(one->size(), 16U);
   EXPECT_EQ(*one, *two);
+}
+
+TEST_F(RotatingWriterTest, FingerprintOfTheFirstFrameReadIsTheFilesFingerprint) {
+  auto w = open_writer(options(), kT0);
+  ASSERT_NE(w, nullptr);
+  const auto data = payload(60, 7);
+  Frame f;
+  f.ts_us = 1714564800'000'000;
+  f.data = Bytes(data);
+  ASSERT_TRUE(is_ok(w->write(f)));
+  ASSERT_TRUE(is_ok(w->close(kT0 + 1s)));
+  const auto from_file = fingerprint_file(path(kName0));
+  ASSERT_TRUE(is_ok(from_file.status()));
+  auto opened = FileReader::open(path(kName0));
+  ASSERT_TRUE(is_ok(opened.status()));
+  const std::unique_ptr<FileReader> r = std::move(opened).value();
+  Frame first;
+  ASSERT_EQ(r->next(first), ReadStatus::frame);
+  EXPECT_EQ(fingerprint_first_frame(r->link_type(), first), *from_file);
+}
+
+// Captures hold private traffic: 0640 however permissive the umask.
+TEST_F(RotatingWriterTest, CaptureFilesAreNotWorldReadable) {
+  const mode_t old = ::umask(0);
+  auto w = open_writer(options(), kT0);
+  ASSERT_NE(w, nullptr);
+  ASSERT_TRUE(is_ok(w->close(kT0 + 1s)));
+  auto pw = PcapWriter::open(path("plain.pcap"), 1, 65535);
+  ASSERT_TRUE(is_ok(pw.status()));
+  ASSERT_TRUE(is_ok((*pw)->close()));
+  ::umask(old);
+  for (const std::string &name : {std::string(kName0), std::string("plain.pcap")}) {
+    const auto perms = fs::status(path(name)).permissions();
+    EXPECT_EQ(perms, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read)
+        << name;
+  }
 }
 
 TEST_F(RotatingWriterTest, UnreadableCapturesAreNamedInOneLine) {

@@ -86,4 +86,9 @@ private:
 // failures (invalid_argument, corrupt) when it cannot be read.
 [[nodiscard]] Result<std::string> fingerprint_file(const std::string &path);
 
+// The same identity from the first frame a FileReader already returned, so
+// a stream (`-`, a FIFO) is read once: its identity is its first frame's,
+// exactly as if it had been saved to a file first.
+[[nodiscard]] std::string fingerprint_first_frame(std::uint32_t link_type, const Frame &first);
+
 } // namespace ta::capture
