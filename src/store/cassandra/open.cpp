@@ -68,6 +68,12 @@ Result<std::unique_ptr<Store>> CassandraStore::open(const CassandraTarget &targe
   }
   s->spool_ = std::move(spool).value();
 
+  // A failure from here on leaves no spool behind that this open created
+  // and nothing used.
+  const auto failed = [&s](const ta::Status &cause, std::string message) {
+    Spool::close_discarding_if_new(std::move(s->spool_));
+    return cql_failure(cause, std::move(message));
+  };
   s->drain_ = cql::Session::connect(o, st);
   if (!s->drain_) {
     std::string error = "cassandra: " + st.message();
@@ -76,22 +82,22 @@ Result<std::unique_ptr<Store>> CassandraStore::open(const CassandraTarget &targe
       error += " (" + std::to_string(depth.records) + " records stay spooled in " +
                options.spool_path + ")";
     }
-    return cql_failure(st, std::move(error));
+    return failed(st, std::move(error));
   }
   if (st = s->create_schema(*s->drain_); !st) {
-    return cql_failure(st, "cassandra: creating keyspace " + s->keyspace_ + ": " + st.message());
+    return failed(st, "cassandra: creating keyspace " + s->keyspace_ + ": " + st.message());
   }
   if (st = s->prepare_writes(*s->drain_); !st) {
-    return cql_failure(st, "cassandra: preparing statements: " + st.message());
+    return failed(st, "cassandra: preparing statements: " + st.message());
   }
   cql::Options ro = o;
   ro.keyspace = s->keyspace_;
   s->reader_ = cql::Session::connect(ro, st);
   if (!s->reader_) {
-    return cql_failure(st, "cassandra: " + st.message());
+    return failed(st, "cassandra: " + st.message());
   }
   if (st = s->prepare_reads(*s->reader_); !st) {
-    return cql_failure(st, "cassandra: preparing queries: " + st.message());
+    return failed(st, "cassandra: preparing queries: " + st.message());
   }
   s->node_stats_ = s->drain_->stats();
   s->thread_ = std::thread([p = s.get()] { p->drain_loop(); });

@@ -1,5 +1,8 @@
 #include "spool.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <sqlite3.h>
 
 #include "ta/store/cassandra.hpp"
@@ -59,6 +62,12 @@ Status Spool::exec(const char *sql) {
 Result<std::unique_ptr<Spool>> Spool::open(const std::string &path, const std::string &owner) {
   std::unique_ptr<Spool> s(new Spool());
   s->path_ = path;
+  // Spooled batches are private traffic records: 0640 (less where the umask
+  // says so); SQLite gives the -wal and -shm files the same mode.
+  if (const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640); fd >= 0) {
+    ::close(fd);
+    s->created_ = true;
+  }
   if (sqlite3_open_v2(path.c_str(), &s->db_,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK) {
@@ -103,6 +112,27 @@ Result<std::unique_ptr<Spool>> Spool::open(const std::string &path, const std::s
     s->depth_.bytes = static_cast<std::uint64_t>(sqlite3_column_int64(d.get(), 2));
   }
   return s;
+}
+
+void Spool::close_discarding_if_new(std::unique_ptr<Spool> spool) {
+  if (!spool) {
+    return;
+  }
+  bool discard = spool->created_;
+  if (discard) {
+    // Empty means nothing was ever queued or set aside, and no ledger entry.
+    Stmt n(spool->db_, "SELECT (SELECT count(*) FROM queue) + (SELECT count(*) FROM damaged) + "
+                       "(SELECT count(*) FROM ledger)");
+    discard =
+        n.ok() && sqlite3_step(n.get()) == SQLITE_ROW && sqlite3_column_int64(n.get(), 0) == 0;
+  }
+  const std::string path = spool->path_;
+  spool.reset(); // closes the database before its files go
+  if (discard) {
+    for (const char *suffix : {"", "-wal", "-shm", "-journal"}) {
+      (void)::unlink((path + suffix).c_str());
+    }
+  }
 }
 
 Status Spool::find_source(const std::string &fingerprint, std::optional<SourceState> &out) {

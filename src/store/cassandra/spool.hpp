@@ -53,6 +53,10 @@ public:
   Spool &operator=(const Spool &) = delete;
 
   [[nodiscard]] const std::string &path() const { return path_; }
+  // Closes the spool and removes its files when this open created the file
+  // and nothing was ever queued in it: a command that failed before it could
+  // spool anything leaves no empty spool behind. Otherwise only closes.
+  static void close_discarding_if_new(std::unique_ptr<Spool> spool);
 
   [[nodiscard]] Status find_source(const std::string &fingerprint, std::optional<SourceState> &out);
   [[nodiscard]] Status max_source_id(std::int64_t &out);
@@ -75,6 +79,7 @@ private:
   Status fail(const std::string &what) const;
 
   std::string path_;
+  bool created_ = false; // the file did not exist before open()
   sqlite3 *db_ = nullptr;
   mutable std::mutex mu_;
   SpoolDepth depth_;

@@ -1,5 +1,8 @@
 // store/sqlite/schema: the schema and its migrations, opening a file
 // (refusing foreign or newer databases), tuning and the cached statements.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <iterator>
 #include <new>
 #include <string>
@@ -283,7 +286,36 @@ bool SqliteStore::check_readable(std::string &error) {
   // 16 KiB pages for a new file (the size is fixed once the first table
   // exists): ~5% fewer instructions per appended packet row than 4 KiB, and
   // fewer, larger writes.
-  if (objects == 0 && !run_script("PRAGMA page_size=16384", error)) {
+  if (objects == 0 && !read_only_ && !run_script("PRAGMA page_size=16384", error)) {
+    return false;
+  }
+  return true;
+}
+
+bool SqliteStore::check_intact(std::string &error) {
+  // A write path only reads the pages it appends to, so damage elsewhere
+  // would go unnoticed while new records go on being added to a store that
+  // can no longer be read whole. quick_check reads every page once (about
+  // what reading the file costs) and checks the b-trees, not the indexes'
+  // agreement with their tables.
+  sqlite3_stmt *raw = nullptr;
+  if (sqlite3_prepare_v2(db_.get(), "PRAGMA quick_check(1)", -1, &raw, nullptr) != SQLITE_OK) {
+    error = db_error("checking the file");
+    return false;
+  }
+  Stmt s(raw);
+  const int rc = sqlite3_step(s.get());
+  if (rc != SQLITE_ROW) {
+    error = db_error("damaged (checking the file)");
+    return false;
+  }
+  const auto *text = reinterpret_cast<const char *>(sqlite3_column_text(s.get(), 0));
+  const std::string result = text != nullptr ? text : "";
+  if (result != "ok") {
+    std::string first = result.substr(0, result.find('\n'));
+    error = plain_error("damaged (" + first +
+                        "); nothing was written: move it aside, or recover it with sqlite3's "
+                        ".recover");
     return false;
   }
   return true;
@@ -416,6 +448,15 @@ Result<std::unique_ptr<Store>> SqliteStore::open(const std::string &path) {
   if (path.empty()) {
     return Status::invalid_argument(store->plain_error("empty database path"));
   }
+  // Records show who talked to whom: a new store is created 0640 (less
+  // where the umask says so), and SQLite gives its -wal and -shm files the
+  // same mode. An existing file keeps its mode.
+  if (path != ":memory:" && path.rfind("file:", 0) != 0) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+    if (fd >= 0) {
+      ::close(fd);
+    }
+  }
   sqlite3 *raw = nullptr;
   const int rc =
       sqlite3_open_v2(path.c_str(), &raw,
@@ -431,6 +472,9 @@ Result<std::unique_ptr<Store>> SqliteStore::open(const std::string &path) {
                                                                   : StatusCode::io_error,
                   error);
   }
+  if (!store->check_intact(error)) {
+    return Status::corrupt(error);
+  }
   bool refused = false;
   if (!store->migrate(error, refused)) {
     return Status(refused ? StatusCode::unsupported : StatusCode::io_error, error);
@@ -439,6 +483,36 @@ Result<std::unique_ptr<Store>> SqliteStore::open(const std::string &path) {
     return Status::io_error(error);
   }
   return std::unique_ptr<Store>(std::move(store));
+}
+
+Status SqliteStore::check_current_schema() {
+  std::string error;
+  std::int64_t version = 0;
+  std::int64_t app_id = 0;
+  std::int64_t objects = 0;
+  if (!query_int("PRAGMA user_version", version, error) ||
+      !query_int("PRAGMA application_id", app_id, error) ||
+      !query_int("SELECT count(*) FROM sqlite_schema", objects, error)) {
+    return Status::io_error(error);
+  }
+  if (version == 0 && objects == 0) {
+    return Status::unsupported(plain_error("empty file, not a traffic-analyzer store"));
+  }
+  if ((app_id != 0 && app_id != kApplicationId) || version == 0) {
+    return Status::unsupported(plain_error("not a traffic-analyzer database"));
+  }
+  if (version > kSchemaVersion) {
+    return Status::unsupported(plain_error(
+        "schema version " + std::to_string(version) + " is newer than this build supports (" +
+        std::to_string(kSchemaVersion) + "); upgrade traffic-analyzer"));
+  }
+  if (version < kSchemaVersion) {
+    return Status::unsupported(plain_error(
+        "schema version " + std::to_string(version) + " was written by an earlier release (this " +
+        "build reads " + std::to_string(kSchemaVersion) +
+        "); reading never changes a store: analyze, watch or run migrate it in place"));
+  }
+  return {};
 }
 
 bool SqliteStore::step_done(sqlite3_stmt *s) noexcept {

@@ -178,6 +178,8 @@ struct StringHash {
 class SqliteStore final : public Store {
 public:
   static Result<std::unique_ptr<Store>> open(const std::string &path);
+  // Reading only (query): see open_sqlite_store_read_only in sqlite.hpp.
+  static Result<std::unique_ptr<Store>> open_read_only(const std::string &path);
 
   Status begin_source(const SourceInfo &info, SourceState &state) override;
   Status write(const Batch &batch) override;
@@ -205,7 +207,9 @@ private:
   [[nodiscard]] bool query_int(const char *sql, std::int64_t &out, std::string &error);
   [[nodiscard]] bool check_readable(std::string &error);
   // `refused`: the file is another application's or a newer schema.
+  [[nodiscard]] bool check_intact(std::string &error);
   [[nodiscard]] bool migrate(std::string &error, bool &refused);
+  [[nodiscard]] Status check_current_schema();
   [[nodiscard]] bool tune(std::string &error);
   [[nodiscard]] bool prepare_all(std::string &error);
 
@@ -234,6 +238,7 @@ private:
   std::mutex mu_; // held by every public method
   Db db_;         // declared before the statements: destroyed after them
   std::string path_;
+  bool read_only_ = false; // opened by open_read_only: nothing is created or changed
 
   Stmt begin_write_, begin_read_, commit_, rollback_;
   Stmt insert_source_, select_source_, advance_source_;

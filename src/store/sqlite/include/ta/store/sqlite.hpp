@@ -13,7 +13,8 @@ namespace ta::store {
 
 // Opens (creating and migrating as needed) a SQLite database. A failure is
 // one line naming the path: io_error (missing directory, unreadable),
-// corrupt (not a SQLite file), unsupported (another application's database,
+// corrupt (not a SQLite file, or a damaged one: every page is checked with
+// PRAGMA quick_check before anything is written), unsupported (another application's database,
 // a schema version newer than this build).
 //
 // Backend specifics:
@@ -33,5 +34,14 @@ namespace ta::store {
 // - Calls on one Store are serialised by an internal mutex; several processes
 //   may share the file (WAL; writers wait up to 5 s for each other).
 [[nodiscard]] Result<std::unique_ptr<Store>> open_sqlite_store(const std::string &path);
+
+// Opens an existing store for reading only (query): nothing is created,
+// migrated or written, not even a -wal or -shm file when none exists (the
+// file is then read as immutable: no writer has it open). Fails with
+// not_found when there is no file at `path`, unsupported when it is not a
+// traffic-analyzer store or its schema is older or newer than this build's
+// (an older one is migrated by the first command that writes to it), and
+// like open_sqlite_store otherwise. Writes on the returned store fail.
+[[nodiscard]] Result<std::unique_ptr<Store>> open_sqlite_store_read_only(const std::string &path);
 
 } // namespace ta::store
