@@ -1,6 +1,7 @@
 #include <cstdio>
 
 #include "commands.hpp"
+#include "config.hpp"
 
 int main(int argc, char **argv) {
   using namespace ta::app;
@@ -28,8 +29,13 @@ int main(int argc, char **argv) {
   add_demo(app, demo);
   // Every option of every subcommand can also come from a TOML file:
   // top-level keys, or a [run] / [capture] / [watch] section; flags given on
-  // the command line override it (deploy/traffic-analyzer.toml).
+  // the command line override it (deploy/traffic-analyzer.toml). The file is
+  // read and checked here, before CLI11 parses (config.hpp).
   app.set_config("--config", "", "Read options from a TOML file (flags override it)");
+  if (const std::string error = load_config(app, find_config(argc, argv)); !error.empty()) {
+    std::fprintf(stderr, "traffic-analyzer: %s\n", error.c_str());
+    return kExitBadInput;
+  }
 
   try {
     app.parse(argc, argv);
