@@ -15,7 +15,11 @@ void add_analyze(CLI::App &app, AnalyzeArgs &args) {
   auto *cmd = app.add_subcommand("analyze", "Analyze capture files (pcap, pcapng) into the store");
   add_pipeline_options(cmd, args.pipeline, false);
   cmd->add_flag("-q,--quiet", args.quiet, "No progress and no summary");
-  cmd->add_option("FILE", args.files, "Capture files")->required();
+  cmd->add_option("--top", args.top,
+                  "Endpoints listed in the summary, by packets (0: all; the rest is one line)")
+      ->capture_default_str();
+  cmd->add_option("FILE", args.files, "Capture files (pcap, pcapng); - reads standard input")
+      ->required();
 }
 
 int run_analyze(const AnalyzeArgs &args) {
@@ -61,7 +65,7 @@ int run_analyze(const AnalyzeArgs &args) {
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!args.quiet) {
-    print_summary(engine->analyzer(), secs);
+    print_summary(engine->analyzer(), secs, args.top);
   }
   return exit_code;
 }

@@ -20,6 +20,7 @@ inline constexpr int kExitBadInput = 2;
 struct AnalyzeArgs {
   PipelineArgs pipeline;
   bool quiet = false;
+  std::size_t top = kSummaryTop; // summary rows (0: all)
   std::vector<std::string> files;
 };
 void add_analyze(CLI::App &app, AnalyzeArgs &args);

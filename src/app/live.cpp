@@ -228,6 +228,15 @@ int run_capture(const CaptureArgs &args) {
   g_live = live.get();
   install_stop_handlers(wake_live);
   int exit_code = kExitOk;
+  // A failed write (disk full) is refused again for every later frame of the
+  // file and reported once more when the file is finished: one line each.
+  std::string last_reported;
+  const auto report = [&last_reported](const Status &st) {
+    if (st.message() != last_reported) {
+      std::fprintf(stderr, "traffic-analyzer: %s\n", st.message().c_str());
+      last_reported = st.message();
+    }
+  };
   while (!g_stop.load()) {
     Status write_error; // the last failed write of this poll
     const int n = live->poll_once(200, [&](std::size_t, const capture::Frame &f) {
@@ -241,14 +250,14 @@ int run_capture(const CaptureArgs &args) {
       break;
     }
     if (!write_error.ok()) {
-      std::fprintf(stderr, "traffic-analyzer: %s\n", write_error.message().c_str());
+      report(write_error);
     }
     if (Status st = writer->tick(capture::RotatingWriter::Clock::now()); !st) {
-      std::fprintf(stderr, "traffic-analyzer: %s\n", st.message().c_str());
+      report(st);
     }
   }
   if (Status st = writer->close(); !st) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", st.message().c_str());
+    report(st);
     exit_code = kExitFailure;
   }
   report_interfaces(*live);

@@ -259,7 +259,7 @@ bool print_run_failures(const ingest::RunResult &result) {
   return !result.ok();
 }
 
-void print_summary(const attribute::Analyzer &analyzer, double seconds) {
+void print_summary(const attribute::Analyzer &analyzer, double seconds, std::size_t top) {
   const auto &st = analyzer.stats();
   const bool flows = analyzer.naming() == attribute::Naming::flow;
   if (flows) {
@@ -269,8 +269,30 @@ void print_summary(const attribute::Analyzer &analyzer, double seconds) {
     std::printf("%-40s %12s %12s  %-27s  %-27s\n", "ENDPOINT", "PACKETS", "BYTES", "FIRST SEEN",
                 "LAST SEEN");
   }
-  for (const auto &[name, r] : analyzer.run_summary()) {
-    const char *shown = name.empty() ? "(unresolved)" : name.c_str();
+  // The top endpoints by packets sent, then received (a flood of names
+  // must not print a line each), and one line for the rest.
+  using Entry = std::pair<const std::string, attribute::EndpointRun>;
+  std::vector<const Entry *> rows;
+  rows.reserve(analyzer.run_summary().size());
+  for (const Entry &e : analyzer.run_summary()) {
+    rows.push_back(&e);
+  }
+  const std::size_t shown_rows = top == 0 ? rows.size() : std::min(top, rows.size());
+  std::partial_sort(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(shown_rows),
+                    rows.end(), [](const Entry *a, const Entry *b) {
+                      if (a->second.packets != b->second.packets) {
+                        return a->second.packets > b->second.packets;
+                      }
+                      if (a->second.received_packets != b->second.received_packets) {
+                        return a->second.received_packets > b->second.received_packets;
+                      }
+                      return a->first < b->first;
+                    });
+  for (std::size_t i = 0; i < shown_rows; ++i) {
+    const auto &[name, r] = *rows[i];
+    // Names come off the wire: escaped as the query table does.
+    const std::string escaped = name.empty() ? "(unresolved)" : printable(name);
+    const char *shown = escaped.c_str();
     if (flows) {
       std::printf("%-40s %12llu %12llu %12llu %12llu  %-27s  %-27s\n", shown,
                   static_cast<unsigned long long>(r.packets),
@@ -284,6 +306,18 @@ void print_summary(const attribute::Analyzer &analyzer, double seconds) {
                   static_cast<unsigned long long>(r.bytes), format_rfc3339_us(r.first_seen).c_str(),
                   format_rfc3339_us(r.last_seen).c_str());
     }
+  }
+  if (shown_rows < rows.size()) {
+    std::uint64_t packets = 0;
+    std::uint64_t bytes = 0;
+    for (std::size_t i = shown_rows; i < rows.size(); ++i) {
+      packets += rows[i]->second.packets;
+      bytes += rows[i]->second.bytes;
+    }
+    std::printf("... and %zu more endpoints (%llu packets, %s sent; all of them: query endpoints, "
+                "or --top 0)\n",
+                rows.size() - shown_rows, static_cast<unsigned long long>(packets),
+                human_bytes(bytes).c_str());
   }
   std::string skipped;
   for (std::size_t i = 1; i < st.outcomes.size(); ++i) {

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -64,7 +66,14 @@ void print_error(const Status &status);
 // The failures of a run, one line each (source, store, drain); true if any.
 bool print_run_failures(const ingest::RunResult &result);
 
-// The per-endpoint table and the frames / skipped / dns lines.
-void print_summary(const attribute::Analyzer &analyzer, double seconds);
+// The per-endpoint table (the `top` endpoints by packets, 0 = all, then one
+// line for the rest) and the frames / skipped / dns lines.
+inline constexpr std::size_t kSummaryTop = 20;
+void print_summary(const attribute::Analyzer &analyzer, double seconds,
+                   std::size_t top = kSummaryTop);
+
+// A name off the wire for a terminal: bytes outside printable ASCII as
+// \xHH (query.cpp; the query table and the analyze summary use it).
+std::string printable(std::string_view s);
 
 } // namespace ta::app

@@ -86,6 +86,8 @@ std::string csv(std::string_view s) {
   return out;
 }
 
+} // namespace
+
 // Hostnames come off the wire: never let one rewrite the terminal.
 std::string printable(std::string_view s) {
   std::string out;
@@ -100,6 +102,8 @@ std::string printable(std::string_view s) {
   }
   return out;
 }
+
+namespace {
 
 // An empty bound is no bound; anything else must be a time.
 bool parse_bound(const char *flag, const std::string &text, std::optional<TimeUs> &out) {

@@ -89,6 +89,10 @@ Result<std::unique_ptr<store::Store>> open_spec(std::string_view text,
     return s;
   }
   case store::Backend::sqlite:
+    // Reading (query) never creates, migrates or writes the file.
+    if (args.read_only) {
+      return store::open_sqlite_store_read_only(spec->sqlite_path);
+    }
     return store::open_sqlite_store(spec->sqlite_path);
   case store::Backend::cassandra:
     return open_cassandra(spec->cassandra, std::move(args));
