@@ -227,7 +227,11 @@ struct Checker {
       if (section.empty() && v.is_table()) {
         continue; // a section, read by the caller
       }
-      const std::string shown = section.empty() ? key : section + "." + key;
+      std::string shown = section;
+      if (!shown.empty()) {
+        shown += '.';
+      }
+      shown += key;
       CLI::Option *mine = nullptr;
       CLI::Option *any = nullptr;
       for (const auto &[mode_path, mode] : modes) {
