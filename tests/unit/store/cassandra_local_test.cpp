@@ -347,6 +347,32 @@ TEST_F(SpoolTest, BelongsToOneKeyspaceAndAgent) {
   EXPECT_NE(err.find("missing"), std::string::npos) << err;
 }
 
+TEST_F(SpoolTest, ANewUnusedSpoolIsDiscardedAndAnyOtherKept) {
+  std::string err;
+  auto fresh = open_spool(path(), "o", err);
+  ASSERT_TRUE(fresh) << err;
+  EXPECT_EQ(fs::status(path()).permissions() & fs::perms::others_all, fs::perms::none);
+  detail::Spool::close_discarding_if_new(std::move(fresh));
+  EXPECT_TRUE(fs::is_empty(dir_)); // the file and its -wal/-shm are gone
+
+  // One that existed before this open stays, even empty.
+  auto first = open_spool(path(), "o", err);
+  ASSERT_TRUE(first) << err;
+  first.reset();
+  auto again = open_spool(path(), "o", err);
+  ASSERT_TRUE(again) << err;
+  detail::Spool::close_discarding_if_new(std::move(again));
+  EXPECT_TRUE(fs::exists(path()));
+
+  // A new one that was used stays.
+  const std::string used = (dir_ / "used.db").string();
+  auto spool = open_spool(used, "o", err);
+  ASSERT_TRUE(spool) << err;
+  ASSERT_TRUE(spool->put_source("fp", "x.pcap", {7, 0, false}));
+  detail::Spool::close_discarding_if_new(std::move(spool));
+  EXPECT_TRUE(fs::exists(used));
+}
+
 // The old (spec, options, error) shape of opening, for the assertions below.
 std::unique_ptr<Store> open_cassandra_store(std::string_view spec, const CassandraOptions &o,
                                             std::string &error) {
@@ -369,6 +395,7 @@ TEST(CassandraStore, UnreachableNodeIsOneLineNamingTheHost) {
   EXPECT_FALSE(s);
   EXPECT_NE(err.find("127.0.0.1:1"), std::string::npos) << err;
   EXPECT_EQ(err.find('\n'), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(o.spool_path)); // no spool was needed: none is left behind
   o.password.clear();
   EXPECT_FALSE(open_cassandra_store("cassandra://user@127.0.0.1:1/k", o, err));
   EXPECT_NE(err.find("needs a password"), std::string::npos) << err;
