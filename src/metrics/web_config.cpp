@@ -383,6 +383,9 @@ Result<WebConfig> load_web_config(const std::string &path) {
   std::string text(kMaxBytes + 1, '\0');
   in.read(text.data(), static_cast<std::streamsize>(text.size()));
   text.resize(static_cast<std::size_t>(in.gcount()));
+  if (in.bad()) { // e.g. a directory
+    return Status::not_found("web config " + path + ": cannot read it");
+  }
   if (text.size() > kMaxBytes) {
     return Status::invalid_argument("web config " + path + ": larger than 1 MiB");
   }

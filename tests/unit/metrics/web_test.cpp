@@ -131,6 +131,10 @@ TEST(WebConfig, LoadReadsRelativePathsBesideTheFileAndChecksThePair) {
 
   const auto dev_zero = load_web_config("/dev/zero"); // bounded read, no hang
   ASSERT_FALSE(dev_zero);
+  EXPECT_EQ(dev_zero.status().message(), "web config /dev/zero: larger than 1 MiB");
+  const auto folder = load_web_config(dir.path.string());
+  ASSERT_FALSE(folder);
+  EXPECT_TRUE(folder.status().is_not_found()) << folder.status().message();
 }
 
 // A request over TCP to ::1 or 127.0.0.1; the whole response.
