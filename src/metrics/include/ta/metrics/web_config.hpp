@@ -15,6 +15,8 @@
 // value is an error naming the file and line.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
