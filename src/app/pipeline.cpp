@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "ta/metrics/web_config.hpp"
+
 #include "commands.hpp"
 
 namespace ta::app {
@@ -92,6 +94,9 @@ void add_pipeline_options(CLI::App *cmd, PipelineArgs &args, bool with_metrics) 
                     "Serve Prometheus /metrics on ADDR:PORT (\"\" = off); 0.0.0.0 is every "
                     "IPv4 interface, 127.0.0.1 this machine only")
         ->capture_default_str();
+    cmd->add_option("--web-config", args.web_config,
+                    "YAML file of TLS and basic auth for /metrics, as the Prometheus exporters' "
+                    "--web.config.file (README \"Securing /metrics\")");
     cmd->add_flag("--legacy-metric-names", args.legacy_metric_names,
                   "Also export the original <host>_writes_total / <host>_write_throughput");
     cmd->add_option("--max-endpoints", args.max_endpoints,
@@ -198,6 +203,14 @@ std::string metrics_failure_line(const Status &st, const std::string &listen) {
 
 std::unique_ptr<ingest::Engine> open_engine(const PipelineArgs &args, bool with_metrics) {
   ingest::Options opt;
+  if (with_metrics && !args.web_config.empty()) { // checked before anything starts
+    auto web = metrics::load_web_config(args.web_config);
+    if (!web) {
+      print_error(web.status());
+      return nullptr;
+    }
+    opt.metrics.web = std::make_shared<const metrics::WebConfig>(std::move(web).value());
+  }
   opt.dns_table_size = args.dns_table_size;
   opt.naming = args.naming == "dns" ? attribute::Naming::dns : attribute::Naming::flow;
   opt.max_flows = args.max_flows;

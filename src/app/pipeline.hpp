@@ -40,6 +40,7 @@ struct PipelineArgs {
   // Metrics (long-running modes only).
   std::string metrics_listen = "0.0.0.0:9100";
   bool legacy_metric_names = false;
+  std::string web_config; // --web-config: TLS and basic auth of /metrics
   std::size_t max_endpoints = 1000;
 };
 

@@ -3,6 +3,7 @@
 //   endpoints.cpp per-endpoint series: label values, the bound, legacy names
 //   health.cpp    pipeline health: outcomes, DNS, capture, store counters
 //   metrics.cpp   creation, the tick thread, the HTTP server, render()
+//   http.cpp      the HTTP(S) server itself; web_config.cpp its access rules
 #pragma once
 
 #include <array>
@@ -22,7 +23,6 @@
 #include <vector>
 
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
@@ -32,6 +32,7 @@
 
 #include "backend.hpp"
 #include "ewma.hpp"
+#include "http.hpp"
 #include "listen.hpp"
 
 namespace ta::metrics {
@@ -109,7 +110,7 @@ struct Metrics::Impl {
   // metrics.cpp
   void tick();
   void run_ticks();
-  void stop_exposer();
+  [[nodiscard]] std::string render() const;
 
   const Options options;
   const double alpha;
@@ -185,10 +186,8 @@ struct Metrics::Impl {
   std::thread ticker;
 
   // Last: destroyed first, so no scrape outlives what it reads.
-  std::optional<ListenAddress> listen;
-  std::uint16_t port = 0;
   std::string bound;
-  std::unique_ptr<prometheus::Exposer> exposer;
+  std::unique_ptr<HttpServer> server;
 };
 
 } // namespace ta::metrics

@@ -47,8 +47,7 @@ std::optional<ListenAddress> parse_listen(std::string_view text) {
 
 namespace {
 
-// A socket bound (bind) or connected (connect) to host:port; -1 and errno
-// set when that fails.
+// A socket bound to host:port by `op`; -1 and errno set when that fails.
 template <class Op> int socket_to(bool ipv6, const std::string &host, std::uint16_t port, Op op) {
   const int fd = socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -79,26 +78,11 @@ template <class Op> int socket_to(bool ipv6, const std::string &host, std::uint1
 
 } // namespace
 
-void poke_listener(const ListenAddress &address, std::uint16_t port) {
-  std::string host = address.host;
-  if (host == "0.0.0.0") {
-    host = "127.0.0.1";
-  } else if (host == "::") {
-    host = "::1";
-  }
-  const int fd = socket_to(address.ipv6, host, port, [](int s, const sockaddr *sa, socklen_t len) {
-    return connect(s, sa, len);
-  });
-  if (fd >= 0) {
-    close(fd);
-  }
-}
-
 Status diagnose_listen_failure(const ListenAddress &address) {
   const std::string where = address.with_port(address.port);
   const int fd = socket_to(address.ipv6, address.host, address.port,
                            [](int s, const sockaddr *sa, socklen_t len) {
-                             const int one = 1; // as civetweb does
+                             const int one = 1; // as the HTTP server does
                              (void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
                              return bind(s, sa, len);
                            });

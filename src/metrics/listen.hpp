@@ -16,7 +16,7 @@ struct ListenAddress {
   bool ipv6 = false;
   std::uint16_t port = 0;
 
-  // "1.2.3.4:80" or "[::1]:80" (civetweb's listening_ports syntax too).
+  // "1.2.3.4:80" or "[::1]:80".
   [[nodiscard]] std::string with_port(std::uint16_t p) const;
 };
 
@@ -24,15 +24,10 @@ struct ListenAddress {
 [[nodiscard]] std::optional<ListenAddress> parse_listen(std::string_view text);
 
 // After the HTTP server failed to listen on `address`: binds a socket there
-// the way it does (SO_REUSEADDR) to learn why, and says so in one line that
+// as it does (SO_REUSEADDR) to learn why, and says so in one line that
 // starts with "metrics: ". The code: unavailable (address in use),
 // permission_denied, not_found (not an address of this machine), io_error
 // (anything else, including a probe bind that succeeded).
 [[nodiscard]] Status diagnose_listen_failure(const ListenAddress &address);
-
-// Connects to `address` with `port` (a wildcard host as loopback) and hangs
-// up at once. civetweb 1.15's accept loop polls with a 2 s timeout and checks
-// for shutdown only between polls; a connection wakes it.
-void poke_listener(const ListenAddress &address, std::uint16_t port);
 
 } // namespace ta::metrics

@@ -2,9 +2,6 @@
 // its shutdown, the throughput tick thread, and the exposition text.
 #include "ta/metrics/metrics.hpp"
 
-#include <civetweb.h>
-
-#include <exception>
 #include <iterator>
 #include <utility>
 
@@ -13,12 +10,6 @@
 #include "impl.hpp"
 
 namespace ta::metrics {
-namespace {
-
-constexpr unsigned kIpv6Feature = 8; // mg_check_feature: IPv6 built in
-
-} // namespace
-
 void Metrics::Impl::tick() {
   const std::lock_guard lock(mu);
   for (Endpoint &e : endpoints) {
@@ -43,30 +34,6 @@ void Metrics::Impl::run_ticks() {
   }
 }
 
-// Stops the HTTP server without civetweb's up-to-2 s wait (see
-// poke_listener): poke until the server has stopped.
-void Metrics::Impl::stop_exposer() {
-  if (!exposer) {
-    return;
-  }
-  std::mutex waker_mu;
-  std::condition_variable waker_cv;
-  bool stopped = false;
-  std::thread waker([&] {
-    std::unique_lock lock(waker_mu);
-    do {
-      poke_listener(*listen, port);
-    } while (!waker_cv.wait_for(lock, std::chrono::milliseconds(20), [&] { return stopped; }));
-  });
-  exposer.reset();
-  {
-    const std::lock_guard lock(waker_mu);
-    stopped = true;
-  }
-  waker_cv.notify_all();
-  waker.join();
-}
-
 Result<std::unique_ptr<Metrics>> Metrics::open(const Options &options) {
   if (options.tick.count() <= 0) {
     return Status::invalid_argument("metrics: the throughput tick must be positive");
@@ -79,32 +46,17 @@ Result<std::unique_ptr<Metrics>> Metrics::open(const Options &options) {
                                       "' is not ADDR:PORT or [ADDR]:PORT with a numeric "
                                       "address (e.g. 0.0.0.0:9100)");
     }
-    if (listen->ipv6 && mg_check_feature(kIpv6Feature) == 0) {
-      return Status::unsupported(
-          "metrics: cannot listen on " + options.listen +
-          ": this build's HTTP server (civetweb) has no IPv6; use an IPv4 address such as "
-          "0.0.0.0:" +
-          std::to_string(listen->port));
-    }
   }
 
   auto impl = std::make_unique<Impl>(options);
   if (listen) {
-    try {
-      impl->exposer = std::make_unique<prometheus::Exposer>(listen->with_port(listen->port));
-    } catch (const std::exception &) {
-      // civetweb only says "null context"; find out why ourselves.
-      return diagnose_listen_failure(*listen);
+    Impl *raw = impl.get();
+    auto server = HttpServer::start(*listen, options.web, [raw] { return raw->render(); });
+    if (!server) {
+      return server.status();
     }
-    const std::vector<int> ports = impl->exposer->GetListeningPorts();
-    if (ports.empty()) {
-      return Status::failure("metrics: the HTTP server listens on no port for " + options.listen);
-    }
-    impl->listen = listen;
-    impl->port = static_cast<std::uint16_t>(ports.front());
-    impl->bound = listen->with_port(impl->port);
-    impl->exposer->RegisterCollectable(impl->registry);
-    impl->exposer->RegisterCollectable(impl->backend);
+    impl->server = std::move(server).value();
+    impl->bound = listen->with_port(impl->server->port());
   }
   if (options.tick_thread) {
     Impl *raw = impl.get();
@@ -124,7 +76,7 @@ Metrics::~Metrics() {
   if (impl_->ticker.joinable()) {
     impl_->ticker.join();
   }
-  impl_->stop_exposer();
+  impl_->server.reset(); // no scrape runs past here
 }
 
 std::string Metrics::bound_address() const {
@@ -140,10 +92,14 @@ void Metrics::set_backend(std::function<void(std::vector<store::BackendFamily> &
 }
 
 std::string Metrics::render() const {
-  auto families = impl_->registry->Collect();
-  auto backend = impl_->backend->Collect();
-  families.insert(families.end(), std::make_move_iterator(backend.begin()),
-                  std::make_move_iterator(backend.end()));
+  return impl_->render();
+}
+
+std::string Metrics::Impl::render() const {
+  auto families = registry->Collect();
+  auto theirs = backend->Collect();
+  families.insert(families.end(), std::make_move_iterator(theirs.begin()),
+                  std::make_move_iterator(theirs.end()));
   return prometheus::TextSerializer().Serialize(families);
 }
 

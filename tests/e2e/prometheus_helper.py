@@ -56,7 +56,9 @@ def kill(proc, timeout=15):
 class Prometheus:
     """`with Prometheus(tmp_path, ["127.0.0.1:9100"]) as p: p.query(...)`"""
 
-    def __init__(self, directory, targets, job="traffic-analyzer"):
+    def __init__(self, directory, targets, job="traffic-analyzer", job_extra=""):
+        """`job_extra`: more YAML lines of the scrape job, indented by four
+        spaces (e.g. scheme, tls_config, basic_auth)."""
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -71,7 +73,8 @@ class Prometheus:
             "scrape_configs:\n"
             f"  - job_name: {job}\n"
             "    static_configs:\n"
-            f"      - targets: [{quoted}]\n")
+            f"      - targets: [{quoted}]\n"
+            + job_extra)
         self.log = self.dir / "prometheus.log"
         self.proc = None
 

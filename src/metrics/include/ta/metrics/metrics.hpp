@@ -1,6 +1,7 @@
 // metrics: Prometheus metrics of the pipeline, served over HTTP at /metrics.
-// ta_metrics is the only library that links prometheus-cpp and its HTTP
-// server (civetweb), both privately: this header exposes neither. It links
+// ta_metrics is the only library that links prometheus-cpp (its registry and
+// text format) and the HTTP server (libmicrohttpd, GnuTLS for HTTPS), all
+// privately: this header exposes none of them. It links
 // ta_attribute and ta_store publicly for the Stats and Batch it reads.
 //
 // Per-endpoint write counts and a one-minute write rate, with the endpoint as
@@ -39,6 +40,7 @@
 
 #include "ta/attribute/analyzer.hpp"
 #include "ta/common/status.hpp"
+#include "ta/metrics/web_config.hpp"
 #include "ta/store/store.hpp"
 
 namespace ta::metrics {
@@ -51,6 +53,9 @@ struct Options {
   bool legacy_names = false;        // also <host>_writes_total / <host>_write_throughput
   std::chrono::seconds tick = std::chrono::seconds(5); // throughput EWMA tick, > 0
   bool tick_thread = true; // false: the rate moves only on tick_now() (tests)
+  // TLS and basic auth of the HTTP server (load_web_config); null: plain
+  // HTTP, no auth.
+  std::shared_ptr<const WebConfig> web;
 };
 
 class Metrics {
@@ -59,12 +64,10 @@ public:
   // is "". Fails with one line starting "metrics: " and the code:
   //   invalid_argument   options.listen is not ADDR:PORT or [ADDR]:PORT with
   //                      a numeric address (or options.tick is not positive)
-  //   unsupported        an IPv6 address, and this build's civetweb has none
   //   unavailable        the address is already in use
   //   permission_denied  no permission to listen there (ports below 1024)
   //   not_found          the host is not an address of this machine
   //   io_error           the listener could not bind for another reason
-  //   failed             the server started but listens on no port
   // e.g. unavailable "metrics: 0.0.0.0:9100 is already in use".
   [[nodiscard]] static Result<std::unique_ptr<Metrics>> open(const Options &options);
   // Stops the tick thread (promptly, whatever `tick`) and the HTTP server.
@@ -100,8 +103,7 @@ public:
   // thread running, extra ticks skew the rate; meant for tick_thread=false).
   void tick_now();
 
-  // The exposition text of this registry (what /metrics serves, minus the
-  // HTTP server's own exposer_* metrics).
+  // The exposition text of this registry: exactly what /metrics serves.
   [[nodiscard]] std::string render() const;
 
 private:
