@@ -1,3 +1,4 @@
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -6,11 +7,78 @@
 #include <cstring>
 #include <utility>
 
+#include <sys/stat.h>
+
 #include "ta/ingest/sources.hpp"
 
 #include "directory_watch.hpp"
 
 namespace ta::ingest {
+
+const char *skip_reason_name(SkipReason reason) {
+  switch (reason) {
+  case SkipReason::symlink:
+    return "symlink";
+  case SkipReason::not_regular_file:
+    return "not_regular_file";
+  case SkipReason::unreadable:
+    return "unreadable";
+  case SkipReason::count_:
+    break;
+  }
+  return "unknown";
+}
+
+namespace {
+
+// What opening a name of the directory found.
+enum class Check : std::uint8_t { regular, gone, skipped };
+
+// Opens `path` the way a hostile directory cannot abuse: O_NOFOLLOW unless
+// links are followed, O_NONBLOCK so that a FIFO's open returns at once, then
+// fstat(2) on what was opened. `reason`/`why` say why a name is skipped.
+Check check_file(const std::string &path, bool follow_symlinks, SkipReason &reason,
+                 std::string &why) {
+  int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+  if (!follow_symlinks) {
+    flags |= O_NOFOLLOW;
+  }
+  const int fd = ::open(path.c_str(), flags);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT) {
+      return Check::gone; // deleted or renamed away (or a link to nothing)
+    }
+    if (err == ELOOP) {
+      reason = SkipReason::symlink;
+      why = "a symbolic link, not followed";
+    } else {
+      reason = SkipReason::unreadable;
+      why = std::string("cannot open (") + std::strerror(err) + ")";
+    }
+    return Check::skipped;
+  }
+  struct stat st {};
+  const bool stat_ok = fstat(fd, &st) == 0;
+  const int err = errno;
+  close(fd);
+  if (!stat_ok) {
+    reason = SkipReason::unreadable;
+    why = std::string("cannot stat (") + std::strerror(err) + ")";
+    return Check::skipped;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    reason = SkipReason::not_regular_file;
+    why = S_ISDIR(st.st_mode)    ? "a directory"
+          : S_ISFIFO(st.st_mode) ? "a FIFO, not a regular file"
+          : S_ISSOCK(st.st_mode) ? "a socket, not a regular file"
+                                 : "a device, not a regular file";
+    return Check::skipped;
+  }
+  return Check::regular;
+}
+
+} // namespace
 
 Result<std::unique_ptr<DirectorySource>> DirectorySource::open(const DirectoryOptions &options,
                                                                FileObserver observer) {
@@ -49,9 +117,20 @@ Result<Step> DirectorySource::step(Engine &engine, StopToken stop, Clock::time_p
 
 void DirectorySource::ingest(Engine &engine, StopToken stop, const std::string &name) {
   const std::string path = options_.directory + "/" + name;
-  if (DirectoryWatch::quiet_for(path) < 0) {
+  SkipReason reason = SkipReason::count_;
+  std::string why;
+  switch (check_file(path, options_.follow_symlinks, reason, why)) {
+  case Check::gone:
     return; // gone (deleted, or renamed away) before we got to it
+  case Check::skipped:
+    skip(engine, path, reason, why);
+    return;
+  case Check::regular:
+    break;
   }
+  // The reader opens the path again: a name swapped for a link in between
+  // is not caught here (closing that needs the reader to take this
+  // descriptor).
   const FileResult result = engine.ingest_file(path, stop);
   if (auto *m = engine.metrics()) {
     m->on_file_ingested();
@@ -73,6 +152,17 @@ void DirectorySource::ingest(Engine &engine, StopToken stop, const std::string &
   }
   if (unlink(path.c_str()) != 0 && observer_.note) {
     observer_.note(Status::io_error(path + ": cannot delete (" + std::strerror(errno) + ")"));
+  }
+}
+
+void DirectorySource::skip(Engine &engine, const std::string &path, SkipReason reason,
+                           const std::string &why) {
+  ++skipped_.at(static_cast<std::size_t>(reason));
+  if (auto *m = engine.metrics()) {
+    m->on_file_skipped(skip_reason_name(reason));
+  }
+  if (observer_.note) {
+    observer_.note(Status::invalid_argument(path + ": skipped: " + why));
   }
 }
 
