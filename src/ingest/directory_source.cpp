@@ -31,48 +31,66 @@ const char *skip_reason_name(SkipReason reason) {
 
 namespace {
 
-// What opening a name of the directory found.
+// What checking a name of the directory found.
 enum class Check : std::uint8_t { regular, gone, skipped };
 
-// Opens `path` the way a hostile directory cannot abuse: O_NOFOLLOW unless
-// links are followed, O_NONBLOCK so that a FIFO's open returns at once, then
-// fstat(2) on what was opened. `reason`/`why` say why a name is skipped.
-Check check_file(const std::string &path, bool follow_symlinks, SkipReason &reason,
-                 std::string &why) {
-  int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
-  if (!follow_symlinks) {
-    flags |= O_NOFOLLOW;
+const char *not_regular(mode_t mode) {
+  return S_ISDIR(mode)    ? "a directory"
+         : S_ISFIFO(mode) ? "a FIFO, not a regular file"
+         : S_ISSOCK(mode) ? "a socket, not a regular file"
+                          : "a device, not a regular file";
+}
+
+Check cannot(const char *what, int err, SkipReason &reason, std::string &why) {
+  if (err == ENOENT) {
+    return Check::gone; // deleted or renamed away (or a link to nothing)
   }
-  const int fd = ::open(path.c_str(), flags);
-  if (fd < 0) {
-    const int err = errno;
-    if (err == ENOENT) {
-      return Check::gone; // deleted or renamed away (or a link to nothing)
-    }
-    if (err == ELOOP) {
-      reason = SkipReason::symlink;
-      why = "a symbolic link, not followed";
-    } else {
-      reason = SkipReason::unreadable;
-      why = std::string("cannot open (") + std::strerror(err) + ")";
-    }
+  if (err == ELOOP) { // O_NOFOLLOW met a link
+    reason = SkipReason::symlink;
+    why = "a symbolic link, not followed";
     return Check::skipped;
   }
+  reason = SkipReason::unreadable;
+  why = std::string("cannot ") + what + " (" + std::strerror(err) + ")";
+  return Check::skipped;
+}
+
+// Whether `path` is a regular file a hostile directory cannot abuse. First
+// lstat(2) (stat(2) when links are followed), so that a link, FIFO or
+// device is never even opened; then, against a swap in between, the open
+// itself refuses a link (O_NOFOLLOW unless links are followed) and cannot
+// block on a FIFO (O_NONBLOCK), and fstat(2) checks what was opened.
+// `reason`/`why` say why a name is skipped.
+Check check_file(const std::string &path, bool follow_symlinks, SkipReason &reason,
+                 std::string &why) {
   struct stat st {};
-  const bool stat_ok = fstat(fd, &st) == 0;
-  const int err = errno;
-  close(fd);
-  if (!stat_ok) {
-    reason = SkipReason::unreadable;
-    why = std::string("cannot stat (") + std::strerror(err) + ")";
+  if ((follow_symlinks ? ::stat(path.c_str(), &st) : ::lstat(path.c_str(), &st)) != 0) {
+    return cannot("stat", errno, reason, why);
+  }
+  if (S_ISLNK(st.st_mode)) {
+    reason = SkipReason::symlink;
+    why = "a symbolic link, not followed";
     return Check::skipped;
   }
   if (!S_ISREG(st.st_mode)) {
     reason = SkipReason::not_regular_file;
-    why = S_ISDIR(st.st_mode)    ? "a directory"
-          : S_ISFIFO(st.st_mode) ? "a FIFO, not a regular file"
-          : S_ISSOCK(st.st_mode) ? "a socket, not a regular file"
-                                 : "a device, not a regular file";
+    why = not_regular(st.st_mode);
+    return Check::skipped;
+  }
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY |
+                                          (follow_symlinks ? 0 : O_NOFOLLOW));
+  if (fd < 0) {
+    return cannot("open", errno, reason, why);
+  }
+  const bool stat_ok = fstat(fd, &st) == 0;
+  const int err = errno;
+  close(fd);
+  if (!stat_ok) {
+    return cannot("stat", err, reason, why);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    reason = SkipReason::not_regular_file;
+    why = not_regular(st.st_mode);
     return Check::skipped;
   }
   return Check::regular;
