@@ -146,9 +146,7 @@ void DirectorySource::ingest(Engine &engine, StopToken stop, const std::string &
   case Check::regular:
     break;
   }
-  // The reader opens the path again: a name swapped for a link in between
-  // is not caught here (closing that needs the reader to take this
-  // descriptor).
+  // (The reader opens the path again; see DirectoryOptions.)
   const FileResult result = engine.ingest_file(path, stop);
   if (auto *m = engine.metrics()) {
     m->on_file_ingested();

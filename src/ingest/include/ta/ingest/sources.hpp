@@ -60,10 +60,13 @@ private:
 //
 // Symbolic links are not followed unless `follow_symlinks`: whoever can write
 // into the directory must not make the reader open a file elsewhere (a
-// private file, a device). Each name is opened with O_NOFOLLOW and
-// O_NONBLOCK (a FIFO cannot block the open) and must then be a regular file;
-// anything else is skipped, counted by SkipReason and told through the
-// observer's note, and never deleted.
+// private file, a device). Each name must be a regular file by lstat(2),
+// and again by fstat(2) once opened with O_NOFOLLOW and O_NONBLOCK (a FIFO
+// cannot block the open); anything else is skipped, counted by SkipReason
+// and told through the observer's note, and never deleted. (The capture
+// reader then opens the path again: a regular file swapped for a link in
+// that moment is not caught; closing it needs the reader to take the
+// checked descriptor.)
 struct DirectoryOptions {
   std::string directory;
   bool delete_after = false;
