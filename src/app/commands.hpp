@@ -85,6 +85,7 @@ struct WatchArgs {
   bool delete_after = false;
   bool once = false;
   double settle_seconds = 2.0;
+  bool follow_symlinks = false;
 };
 void add_watch(CLI::App &app, WatchArgs &args);
 int run_watch(const WatchArgs &args);

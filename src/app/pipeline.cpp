@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "ta/common/escape.hpp"
 #include "ta/metrics/web_config.hpp"
 
 #include "commands.hpp"
@@ -304,7 +305,7 @@ void print_summary(const attribute::Analyzer &analyzer, double seconds, std::siz
   for (std::size_t i = 0; i < shown_rows; ++i) {
     const auto &[name, r] = *rows[i];
     // Names come off the wire: escaped as the query table does.
-    const std::string escaped = name.empty() ? "(unresolved)" : printable(name);
+    const std::string escaped = name.empty() ? "(unresolved)" : escape_name(name);
     const char *shown = escaped.c_str();
     if (flows) {
       std::printf("%-40s %12llu %12llu %12llu %12llu  %-27s  %-27s\n", shown,

@@ -73,8 +73,4 @@ inline constexpr std::size_t kSummaryTop = 20;
 void print_summary(const attribute::Analyzer &analyzer, double seconds,
                    std::size_t top = kSummaryTop);
 
-// A name off the wire for a terminal: bytes outside printable ASCII as
-// \xHH (query.cpp; the query table and the analyze summary use it).
-std::string printable(std::string_view s);
-
 } // namespace ta::app

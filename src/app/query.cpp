@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ta/common/escape.hpp"
 #include "ta/common/time.hpp"
 
 #include "commands.hpp"
@@ -70,13 +71,16 @@ std::unique_ptr<store::Store> open_for_query(const QueryArgs &args) {
   return std::move(s).value();
 }
 
-// RFC 4180: quote every field that needs it; hostnames may hold any byte.
+// RFC 4180: quote every field that needs it. Names are escaped first
+// (ta/common/escape.hpp), as in the table and JSON: no control byte, and
+// only valid UTF-8, reaches the output.
 std::string csv(std::string_view s) {
-  if (s.find_first_of(",\"\r\n") == std::string_view::npos) {
-    return std::string(s);
+  std::string text = escape_name(s);
+  if (text.find_first_of(",\"") == std::string::npos) {
+    return text;
   }
   std::string out = "\"";
-  for (char c : s) {
+  for (char c : text) {
     if (c == '"') {
       out += '"';
     }
@@ -86,24 +90,12 @@ std::string csv(std::string_view s) {
   return out;
 }
 
-} // namespace
-
-// Hostnames come off the wire: never let one rewrite the terminal.
-std::string printable(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c < 0x20 || c >= 0x7f) {
-      char buf[5];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
+// A name given on the command line, in the escaped form the output shows
+// ("a\xfeb"); text that is no valid escaped form is taken as it is.
+std::string name_argument(const std::string &text) {
+  auto bytes = unescape_name(text);
+  return bytes ? *std::move(bytes) : text;
 }
-
-namespace {
 
 // An empty bound is no bound; anything else must be a time.
 bool parse_bound(const char *flag, const std::string &text, std::optional<TimeUs> &out) {
@@ -121,7 +113,8 @@ bool parse_bound(const char *flag, const std::string &text, std::optional<TimeUs
 }
 
 void dump_json(const nlohmann::json &j) {
-  // Invalid UTF-8 in names is replaced, never an exception.
+  // Names are escaped (valid UTF-8); anything else is replaced, never an
+  // exception.
   std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
 }
 
@@ -149,7 +142,7 @@ int run_query_endpoints(const QueryArgs &args) {
       for (std::size_t i = 0; i < r.names.size(); ++i) {
         names[std::string(store::name_source_name(static_cast<store::NameSource>(i)))] = r.names[i];
       }
-      arr.push_back({{"endpoint", r.endpoint},
+      arr.push_back({{"endpoint", escape_name(r.endpoint)},
                      {"packets", r.packets},
                      {"bytes", r.bytes},
                      {"first_seen", format_rfc3339_us(r.first_seen)},
@@ -182,7 +175,7 @@ int run_query_endpoints(const QueryArgs &args) {
         addrs += (addrs.empty() ? "" : " ") + a;
       }
       std::printf("%-40s %12llu %14llu  %-27s  %-27s  %s  %16llu %16llu\n",
-                  r.endpoint.empty() ? "(unresolved)" : printable(r.endpoint).c_str(),
+                  r.endpoint.empty() ? "(unresolved)" : escape_name(r.endpoint).c_str(),
                   static_cast<unsigned long long>(r.packets),
                   static_cast<unsigned long long>(r.bytes), format_rfc3339_us(r.first_seen).c_str(),
                   format_rfc3339_us(r.last_seen).c_str(), addrs.c_str(),
@@ -199,14 +192,14 @@ int run_query_packets(const QueryArgs &args) {
     return kExitBadInput;
   }
   std::vector<store::PacketRow> rows;
-  if (auto st = s->query_packets(args.endpoint, args.limit, rows); !st) {
+  if (auto st = s->query_packets(name_argument(args.endpoint), args.limit, rows); !st) {
     std::fprintf(stderr, "traffic-analyzer: %s\n", st.message().c_str());
     return kExitFailure;
   }
   if (args.format == "json") {
     auto arr = nlohmann::json::array();
     for (const auto &r : rows) {
-      arr.push_back({{"endpoint", r.endpoint},
+      arr.push_back({{"endpoint", escape_name(r.endpoint)},
                      {"timestamp", format_rfc3339_us(r.ts_us)},
                      {"address", r.address},
                      {"port", r.port},
@@ -244,7 +237,7 @@ int run_query_addresses(const QueryArgs &args) {
     auto arr = nlohmann::json::array();
     for (const auto &r : rows) {
       arr.push_back({{"address", r.address},
-                     {"name", r.name},
+                     {"name", escape_name(r.name)},
                      {"first_learnt", format_rfc3339_us(r.first_learnt)},
                      {"last_learnt", format_rfc3339_us(r.last_learnt)}});
     }
@@ -258,7 +251,7 @@ int run_query_addresses(const QueryArgs &args) {
   } else {
     std::printf("%-39s  %-40s  %-27s  %-27s\n", "ADDRESS", "NAME", "FIRST LEARNT", "LAST LEARNT");
     for (const auto &r : rows) {
-      std::printf("%-39s  %-40s  %-27s  %-27s\n", r.address.c_str(), printable(r.name).c_str(),
+      std::printf("%-39s  %-40s  %-27s  %-27s\n", r.address.c_str(), escape_name(r.name).c_str(),
                   format_rfc3339_us(r.first_learnt).c_str(),
                   format_rfc3339_us(r.last_learnt).c_str());
     }
@@ -273,7 +266,7 @@ int run_query_flows(const QueryArgs &args) {
     return kExitBadInput;
   }
   if (args.endpoint_given) {
-    query.endpoint = args.endpoint;
+    query.endpoint = name_argument(args.endpoint);
   }
   auto s = open_for_query(args);
   if (!s) {
@@ -292,7 +285,7 @@ int run_query_flows(const QueryArgs &args) {
                      {"endpoint_address", r.endpoint_address},
                      {"endpoint_port", r.endpoint_port},
                      {"protocol", r.protocol},
-                     {"name", r.endpoint},
+                     {"name", escape_name(r.endpoint)},
                      {"name_source", store::name_source_name(r.source)},
                      {"sent_packets", r.sent_packets},
                      {"sent_bytes", r.sent_bytes},
@@ -321,7 +314,7 @@ int run_query_flows(const QueryArgs &args) {
           "%-39s %5u  %-39s %5u %5u  %-40s %-6s %10llu %12llu %10llu %12llu  %-27s  %-27s\n",
           r.client.c_str(), unsigned{r.client_port}, r.endpoint_address.c_str(),
           unsigned{r.endpoint_port}, unsigned{r.protocol},
-          r.endpoint.empty() ? "(unresolved)" : printable(r.endpoint).c_str(),
+          r.endpoint.empty() ? "(unresolved)" : escape_name(r.endpoint).c_str(),
           std::string(store::name_source_name(r.source)).c_str(),
           static_cast<unsigned long long>(r.sent_packets),
           static_cast<unsigned long long>(r.sent_bytes),

@@ -24,6 +24,8 @@ void add_watch(CLI::App &app, WatchArgs &args) {
                   "At start, a file modified more recently than this (seconds) waits for its "
                   "close event")
       ->capture_default_str();
+  cmd->add_flag("--follow-symlinks", args.follow_symlinks,
+                "Read symbolic links in DIR too (by default they are skipped and counted)");
   add_pipeline_options(cmd, args.pipeline, true);
 }
 
@@ -53,6 +55,7 @@ int run_watch(const WatchArgs &args) {
   options.delete_after = args.delete_after;
   options.once = args.once;
   options.settle_seconds = args.settle_seconds;
+  options.follow_symlinks = args.follow_symlinks;
   auto source = ingest::DirectorySource::open(options, observer);
   if (!source) {
     if (source.status().is_not_found()) {

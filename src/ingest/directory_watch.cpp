@@ -25,7 +25,8 @@ bool DirectoryWatch::eligible(const std::string &name) {
 
 double DirectoryWatch::quiet_for(const std::string &path) {
   struct stat st {};
-  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+  // lstat: a link is not waited for; the reader decides about it.
+  if (lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
     return -1;
   }
   timespec now{};
@@ -54,7 +55,11 @@ DirectoryWatch::open(const std::string &directory, double settle_seconds, bool d
   std::vector<std::string> existing;
   for (const auto &entry : std::filesystem::directory_iterator(directory, ec)) {
     const std::string name = entry.path().filename().string();
-    if (eligible(name) && entry.is_regular_file(ec)) {
+    // Whatever is not a directory is listed, links and FIFOs included, so
+    // that the reader counts and reports what it skips. (The entry's own
+    // type: directory_entry::is_regular_file would follow a link.)
+    if (eligible(name) &&
+        entry.symlink_status(ec).type() != std::filesystem::file_type::directory) {
       existing.push_back(name);
     }
   }
@@ -91,7 +96,8 @@ std::optional<std::string> DirectoryWatch::next_ready() {
 }
 
 void DirectoryWatch::on_event(std::uint32_t mask, std::string_view name_view) {
-  if (!name_view.empty()) {
+  // A directory moved in is not a capture (nor counted as skipped).
+  if (!name_view.empty() && (mask & IN_ISDIR) == 0) {
     const std::string name(name_view);
     if (eligible(name) && std::find(ready_.begin(), ready_.end(), name) == ready_.end()) {
       ready_.push_back(name);
@@ -108,7 +114,8 @@ void DirectoryWatch::rescan() {
   std::error_code ec;
   for (const auto &entry : std::filesystem::directory_iterator(directory_, ec)) {
     const std::string name = entry.path().filename().string();
-    if (eligible(name)) {
+    if (eligible(name) &&
+        entry.symlink_status(ec).type() != std::filesystem::file_type::directory) {
       ready_.push_back(name);
     }
   }

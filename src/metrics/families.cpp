@@ -97,6 +97,11 @@ Metrics::Impl::Impl(const Options &o)
                          .Help("Capture files read to their end")
                          .Register(*registry)
                          .Add({})),
+      files_skipped(prometheus::BuildCounter()
+                        .Name("traffic_ingest_files_skipped_total")
+                        .Help("Names in a watched directory not read: symlink, "
+                              "not_regular_file, unreadable")
+                        .Register(*registry)),
       store_batch_seconds(
           prometheus::BuildHistogram()
               .Name("traffic_store_batch_seconds")

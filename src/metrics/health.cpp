@@ -81,4 +81,8 @@ void Metrics::on_file_ingested() {
   impl_->files_ingested.Increment();
 }
 
+void Metrics::on_file_skipped(const std::string &reason) {
+  impl_->files_skipped.Add({{"reason", reason}}).Increment();
+}
+
 } // namespace ta::metrics

@@ -137,6 +137,7 @@ struct Metrics::Impl {
   prometheus::Family<prometheus::Counter> &capture_dropped;
   prometheus::Family<prometheus::Counter> &capture_if_dropped;
   prometheus::Counter &files_ingested;
+  prometheus::Family<prometheus::Counter> &files_skipped;
   prometheus::Histogram &store_batch_seconds;
   prometheus::Counter &store_errors;
   prometheus::Gauge &records_pending;

@@ -99,7 +99,7 @@ def test_hostile_server_names_come_out_as_valid_json_and_csv(tmp_path):
     assert sum(1 for f in flows if f["name_source"] == "sni") == len(CASES) - 2  # None and []: no SNI
     for fmt in ("csv",):
         for what in ("endpoints", "flows"):
-            # CSV carries a name's bytes as they are; JSON replaces bytes that are not UTF-8.
+            # CSV, like JSON, writes names escaped (README "Names in output").
             out = ta("query", what, "--store", f"sqlite:{db}", "--format", fmt).stdout
             text = out.decode("utf-8", errors="surrogateescape")
             parsed = list(csv.reader(io.StringIO(text)))

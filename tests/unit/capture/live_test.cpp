@@ -9,7 +9,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <future>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -358,20 +361,49 @@ ta::Result<std::unique_ptr<LiveCapture>> quiet_capture() {
   return LiveCapture::open(options);
 }
 
+// poll_once(-1) on a thread of its own (SIGUSR1 blocked there): no timeout,
+// so only an event ends it. `trigger` runs once the poller is about to
+// poll. The poll's result, or nothing when no event ended it within the
+// bound, which only a lost wake-up reaches; then datagrams to `port` end the
+// poll, so the test fails instead of hanging.
+std::optional<int> poll_until_event(LiveCapture &cap, std::uint16_t port,
+                                    const std::function<void()> &trigger) {
+  std::promise<int> result;
+  std::future<int> done = result.get_future();
+  std::atomic<bool> polling{false};
+  std::thread poller([&] {
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &block, nullptr);
+    polling = true;
+    result.set_value(cap.poll_once(-1, [](std::size_t, const Frame &) {}));
+  });
+  while (!polling) {
+    std::this_thread::yield();
+  }
+  trigger();
+  std::optional<int> rc;
+  if (done.wait_for(60s) == std::future_status::ready) {
+    rc = done.get();
+  } else {
+    const LoopbackSender sender(port);
+    while (done.wait_for(50ms) != std::future_status::ready) {
+      (void)sender.send(1);
+    }
+  }
+  poller.join();
+  return rc;
+}
+
 TEST(LiveCapture, WakeEndsAWaitFromAnotherThread) {
   TA_REQUIRE_ROOT();
   auto opened = quiet_capture();
   ASSERT_TRUE(opened.ok()) << opened.status().message();
   const std::unique_ptr<LiveCapture> cap = std::move(opened).value();
-  std::thread waker([&cap] {
-    std::this_thread::sleep_for(100ms);
-    cap->wake();
-  });
-  const auto start = SteadyClock::now();
-  const int rc = cap->poll_once(10'000, [](std::size_t, const Frame &) {});
-  waker.join();
-  EXPECT_EQ(rc, 0);
-  EXPECT_LT(SteadyClock::now() - start, 5s);
+  const auto rc = poll_until_event(*cap, 45996, [&cap] { cap->wake(); });
+  ASSERT_TRUE(rc.has_value()) << "wake() did not end the wait";
+  EXPECT_EQ(*rc, 0); // no frame: the wake-up ended it
 }
 
 TEST(LiveCapture, WakeBeforePollIsNotLostAndDoesNotAccumulate) {
@@ -382,13 +414,25 @@ TEST(LiveCapture, WakeBeforePollIsNotLostAndDoesNotAccumulate) {
   cap->wake();
   cap->wake();
   cap->wake();
-  auto start = SteadyClock::now();
-  EXPECT_EQ(cap->poll_once(10'000, [](std::size_t, const Frame &) {}), 0);
-  EXPECT_LT(SteadyClock::now() - start, 1s);
-  // All three were consumed: the next poll waits its full timeout.
-  start = SteadyClock::now();
-  EXPECT_EQ(cap->poll_once(200, [](std::size_t, const Frame &) {}), 0);
-  EXPECT_GE(SteadyClock::now() - start, 150ms);
+  const auto rc = poll_until_event(*cap, 45996, [] {});
+  ASSERT_TRUE(rc.has_value()) << "the wake-ups before the poll were lost";
+  EXPECT_EQ(*rc, 0);
+  // All three were consumed by that poll: the next one is ended by a frame,
+  // not by a wake-up left over (which would end it at once, with 0 frames).
+  const LoopbackSender sender(45996);
+  std::promise<int> result;
+  std::future<int> done = result.get_future();
+  std::thread poller(
+      [&] { result.set_value(cap->poll_once(-1, [](std::size_t, const Frame &) {})); });
+  const auto bound = SteadyClock::now() + 60s;
+  while (done.wait_for(50ms) != std::future_status::ready && SteadyClock::now() < bound) {
+    ASSERT_TRUE(sender.send(1));
+  }
+  while (done.wait_for(50ms) != std::future_status::ready) {
+    (void)sender.send(1); // past the bound: end the poll, the check below fails
+  }
+  poller.join();
+  EXPECT_GT(done.get(), 0);
 }
 
 LiveCapture *g_signal_capture = nullptr;
@@ -408,17 +452,13 @@ TEST(LiveCapture, WakeFromASignalHandler) {
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART; // poll() is never restarted anyway; the eventfd matters
   ASSERT_EQ(::sigaction(SIGUSR1, &sa, &old), 0);
-  std::thread killer([] {
-    std::this_thread::sleep_for(100ms);
-    ::kill(::getpid(), SIGUSR1);
-  });
-  const auto start = SteadyClock::now();
-  const int rc = cap->poll_once(10'000, [](std::size_t, const Frame &) {});
-  killer.join();
+  // The poller blocks SIGUSR1, so the handler runs on this thread and only
+  // its wake() (not an interrupted poll) can end the wait.
+  const auto rc = poll_until_event(*cap, 45996, [] { ::kill(::getpid(), SIGUSR1); });
   ::sigaction(SIGUSR1, &old, nullptr);
   g_signal_capture = nullptr;
-  EXPECT_EQ(rc, 0);
-  EXPECT_LT(SteadyClock::now() - start, 5s);
+  ASSERT_TRUE(rc.has_value()) << "the handler's wake() did not end the wait";
+  EXPECT_EQ(*rc, 0);
 }
 
 TEST(LiveCapture, ThrowingHandlerBecomesAnError) {

@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 
 #include "ta/ingest/runner.hpp"
 #include "ta/ingest/sources.hpp"
@@ -159,6 +160,51 @@ TEST(DirectorySource, AFileStillBeingWrittenIsNotReadBeforeItSettles) {
   EXPECT_TRUE(run(*engine, **source, StopToken(), run_options).ok());
   EXPECT_EQ(files, 1);
   EXPECT_GT(state->record_count(), 0U);
+}
+
+TEST(DirectorySource, LinksAndFifosAreSkippedCountedAndToldUnlessLinksAreFollowed) {
+  test::TempDir dir;
+  test::TempDir outside;
+  const std::string elsewhere = outside.file("elsewhere.pcap");
+  test::write_capture(elsewhere, 2'000);
+  test::age_file(elsewhere, 10);
+  std::filesystem::create_symlink(elsewhere, dir.file("link.pcap"));
+  std::filesystem::create_symlink(outside.path(), dir.file("linkdir.pcap"));
+  ASSERT_EQ(::mkfifo(dir.file("fifo.pcap").c_str(), 0600), 0);
+  for (const bool follow : {false, true}) {
+    auto state = std::make_shared<test::FakeState>();
+    auto engine = test::open_engine(state);
+    std::vector<std::string> read;
+    std::vector<std::string> notes;
+    FileObserver observer;
+    observer.file_done = [&read](const std::string &path, const FileResult &) {
+      read.push_back(path);
+    };
+    observer.note = [&notes](const Status &st) { notes.push_back(st.message()); };
+    DirectoryOptions options;
+    options.directory = dir.path();
+    options.once = true;
+    options.delete_after = true;
+    options.follow_symlinks = follow;
+    auto source = DirectorySource::open(options, observer);
+    ASSERT_TRUE(source.ok());
+    EXPECT_TRUE(run(*engine, **source, StopToken()).ok());
+    EXPECT_EQ((*source)->skipped(SkipReason::not_regular_file), follow ? 2U : 1U);
+    EXPECT_EQ((*source)->skipped(SkipReason::symlink), follow ? 0U : 2U);
+    EXPECT_EQ(notes.size(), follow ? 2U : 3U) << ::testing::PrintToString(notes);
+    if (follow) {
+      EXPECT_EQ(read, std::vector<std::string>{dir.file("link.pcap")});
+      EXPECT_GT(state->record_count(), 0U);
+    } else {
+      EXPECT_TRUE(read.empty());
+      EXPECT_EQ(state->record_count(), 0U);
+      EXPECT_EQ(notes.front(), dir.file("fifo.pcap") + ": skipped: a FIFO, not a regular file");
+    }
+    // Neither a link nor what it points to is deleted when skipped.
+    EXPECT_TRUE(std::filesystem::exists(elsewhere));
+  }
+  EXPECT_STREQ(skip_reason_name(SkipReason::symlink), "symlink");
+  EXPECT_STREQ(skip_reason_name(SkipReason::not_regular_file), "not_regular_file");
 }
 
 } // namespace

@@ -5,6 +5,7 @@
 // caller shows comes through each source's observer.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -20,7 +21,8 @@ namespace ta::ingest {
 
 // Told of every file read, as it is done (also of the failed and stopped
 // ones), and of notes that do not stop the run (a file that cannot be
-// deleted, a spool that did not settle in time).
+// deleted, a spool that did not settle in time, a file a directory source
+// skipped and why).
 struct FileObserver {
   std::function<void(const std::string &path, const FileResult &result)> file_done;
   std::function<void(const Status &note)> note;
@@ -55,12 +57,33 @@ private:
 // already stored, so a restart (even after kill -9 mid-file) neither loses
 // nor double-counts a packet. `delete_after` removes a file only after its
 // records are durable.
+//
+// Symbolic links are not followed unless `follow_symlinks`: whoever can write
+// into the directory must not make the reader open a file elsewhere (a
+// private file, a device). Each name must be a regular file by lstat(2),
+// and again by fstat(2) once opened with O_NOFOLLOW and O_NONBLOCK (a FIFO
+// cannot block the open); anything else is skipped, counted by SkipReason
+// and told through the observer's note, and never deleted. (The capture
+// reader then opens the path again: a regular file swapped for a link in
+// that moment is not caught; closing it needs the reader to take the
+// checked descriptor.)
 struct DirectoryOptions {
   std::string directory;
   bool delete_after = false;
   bool once = false; // the files there now (none deferred), then finished
   double settle_seconds = 2.0;
+  bool follow_symlinks = false;
 };
+
+// Why a directory source did not read a name. Stable snake_case names
+// (skip_reason_name) label traffic_ingest_files_skipped_total{reason}.
+enum class SkipReason : std::uint8_t {
+  symlink,          // a symbolic link, and links are not followed
+  not_regular_file, // a FIFO, socket, device or directory (after a followed link too)
+  unreadable,       // open(2) or fstat(2) failed (permissions, ...)
+  count_,
+};
+[[nodiscard]] const char *skip_reason_name(SkipReason reason);
 
 class DirectoryWatch;
 
@@ -78,13 +101,20 @@ public:
   [[nodiscard]] Result<Step> step(Engine &engine, StopToken stop,
                                   Clock::time_point wake_by) override;
 
+  // Names skipped so far, by reason.
+  [[nodiscard]] std::uint64_t skipped(SkipReason reason) const {
+    return skipped_.at(static_cast<std::size_t>(reason));
+  }
+
 private:
   DirectorySource(DirectoryOptions options, FileObserver observer,
                   std::unique_ptr<DirectoryWatch> watch);
   void ingest(Engine &engine, StopToken stop, const std::string &name);
+  void skip(Engine &engine, const std::string &path, SkipReason reason, const std::string &why);
   DirectoryOptions options_;
   FileObserver observer_;
   std::unique_ptr<DirectoryWatch> watch_;
+  std::array<std::uint64_t, static_cast<std::size_t>(SkipReason::count_)> skipped_{};
 };
 
 // Live capture on interfaces.

@@ -95,6 +95,9 @@ public:
   void set_capture_stats(const std::string &interface, std::uint64_t received,
                          std::uint64_t dropped, std::uint64_t if_dropped);
   void on_file_ingested();
+  // A name in a watched directory that was not read; `reason` is one of the
+  // ingest library's stable skip reason names ("symlink", ...).
+  void on_file_skipped(const std::string &reason);
   // The store backend's own families, collected at every scrape (the
   // callback must not block on I/O). Replaces an earlier one.
   void set_backend(std::function<void(std::vector<store::BackendFamily> &)> fn);
