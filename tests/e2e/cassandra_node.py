@@ -4,6 +4,8 @@ port (the node's certificate in RUNTIME/node-cert.pem). Every wait is
 bounded (the script's own start-up limit, then ours).
 
     node = start_node()          # starts it, or finds it running
+    start_node({"TA_CASSANDRA_DIR": d, "TA_CASSANDRA_PORT": p, ...,
+                "TA_CASSANDRA_CLIENT_TLS": "required"})   # another node, TLS only
     with node.session() as s:    # a cassandra.cluster Session
         s.execute("SELECT release_version FROM system.local")
     node.stop()                  # only if node.started_here, usually

@@ -162,12 +162,14 @@ def test_lz4_and_tls_give_the_same_answers(cassandra, keyspace, tmp_path):
 
 
 def records_in_node(cassandra, keyspace):
-    """Rows in our packets table, counted by the node (0 before the schema)."""
-    try:
-        with cassandra.session() as s:
+    """Rows in our packets table, counted by the node (0 before the schema);
+    for small tables only (the node's range timeout bounds a count)."""
+    from cassandra import InvalidRequest
+    with cassandra.session() as s:
+        try:
             return s.execute(f"SELECT count(*) FROM {keyspace}.packets", timeout=60).one()[0]
-    except Exception:  # the table is not there yet
-        return 0
+        except InvalidRequest:  # the table is not there yet
+            return 0
 
 
 def node_stopped_mid_ingest_loses_nothing(cassandra, keyspace, tmp_path, frames, down_seconds):
@@ -224,8 +226,9 @@ def node_stopped_mid_ingest_loses_nothing(cassandra, keyspace, tmp_path, frames,
         p, b = want[e["endpoint"]]
         want[e["endpoint"]] = (p + e["packets"], b + e["bytes"])
     assert got == dict(want)
-    # And the node itself holds exactly one row per packet.
-    assert records_in_node(cassandra, keyspace) == sum(p for p, _ in want.values())
+    # And the node's packet rows themselves, read with the Python driver:
+    # exactly one per packet.
+    assert driver_counts(cassandra, keyspace) == dict(want)
 
 
 def test_node_stopped_for_20s_mid_ingest_loses_nothing(cassandra, keyspace, tmp_path):
