@@ -97,16 +97,16 @@ class TlsServer {
 public:
   TlsServer(const std::string &cert, const std::string &key) {
     ctx_ = SSL_CTX_new(TLS_server_method());
-    SSL_CTX_use_certificate_chain_file(ctx_, cert.c_str());
-    SSL_CTX_use_PrivateKey_file(ctx_, key.c_str(), SSL_FILETYPE_PEM);
+    EXPECT_EQ(SSL_CTX_use_certificate_chain_file(ctx_, cert.c_str()), 1) << cert;
+    EXPECT_EQ(SSL_CTX_use_PrivateKey_file(ctx_, key.c_str(), SSL_FILETYPE_PEM), 1) << key;
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr *>(&a), sizeof a);
-    ::listen(fd_, 1);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr *>(&a), sizeof a), 0);
+    EXPECT_EQ(::listen(fd_, 1), 0);
     socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr *>(&a), &len);
+    EXPECT_EQ(::getsockname(fd_, reinterpret_cast<sockaddr *>(&a), &len), 0);
     port_ = ntohs(a.sin_port);
     thread_ = std::thread([this] { serve(); });
   }
