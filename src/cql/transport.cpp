@@ -14,6 +14,7 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <sys/socket.h>
 
 namespace ta::cql::detail {
@@ -168,6 +169,16 @@ bool Transport::connect(const std::string &host, std::uint16_t port, TlsContext 
   if (!host.empty() && std::isalpha(static_cast<unsigned char>(host.back())) != 0) {
     SSL_set_tlsext_host_name(ssl_, host.c_str()); // SNI for names, not literals
   }
+  // Verifying the chain alone would accept any certificate the CA signed
+  // (with the system's CAs: anyone's). The certificate must also name the
+  // contact point: SSL_set1_host takes an IP literal as an address to match
+  // against the iPAddress entries of subjectAltName, a name as a DNS name.
+  if ((SSL_CTX_get_verify_mode(tls->get()) & SSL_VERIFY_PEER) != 0 &&
+      SSL_set1_host(ssl_, host.c_str()) != 1) {
+    error = "TLS setup: cannot verify host name " + host;
+    close();
+    return false;
+  }
   if (!handshake(deadline, error)) {
     close();
     return false;
@@ -254,6 +265,11 @@ bool Transport::handshake(Clock::time_point deadline, std::string &error) {
     const int e = SSL_get_error(ssl_, rc);
     if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
       error = "TLS handshake: " + ssl_error_text();
+      // Why the certificate was refused ("self-signed certificate in
+      // certificate chain", "hostname mismatch", ...), not only that it was.
+      if (const long v = SSL_get_verify_result(ssl_); v != X509_V_OK) {
+        error += std::string(" (") + X509_verify_cert_error_string(v) + ")";
+      }
       return false;
     }
     if (e == SSL_ERROR_WANT_READ) {

@@ -24,8 +24,11 @@ namespace ta::cql::detail {
 
 using Clock = std::chrono::steady_clock;
 
-// An SSL_CTX for clients: TLS_client_method, the CA file or the system
-// default paths, SSL_VERIFY_PEER when verify (the chain, not the name).
+// An SSL_CTX for clients: TLS_client_method, TLS 1.2 at least, the CA file
+// or the system default paths, SSL_VERIFY_PEER when verify. With verify a
+// connection checks the chain and that the certificate names the contact
+// point (Transport::connect); without, it checks nothing. No client
+// certificate is sent.
 class TlsContext {
 public:
   static std::unique_ptr<TlsContext> create(const std::string &ca_file, bool verify,

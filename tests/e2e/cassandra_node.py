@@ -4,6 +4,8 @@ port (the node's certificate in RUNTIME/node-cert.pem). Every wait is
 bounded (the script's own start-up limit, then ours).
 
     node = start_node()          # starts it, or finds it running
+    start_node({"TA_CASSANDRA_DIR": d, "TA_CASSANDRA_PORT": p, ...,
+                "TA_CASSANDRA_CLIENT_TLS": "required"})   # another node, TLS only
     with node.session() as s:    # a cassandra.cluster Session
         s.execute("SELECT release_version FROM system.local")
     node.stop()                  # only if node.started_here, usually
@@ -20,22 +22,25 @@ SCRIPT = ROOT / "scripts" / "cassandra-node"
 START_TIMEOUT = 600
 
 
-def runtime_dir():
-    return pathlib.Path(os.environ.get("TA_CASSANDRA_DIR", ROOT / "build-cassandra"))
+def runtime_dir(env=None):
+    return pathlib.Path(dict(os.environ, **(env or {})).get("TA_CASSANDRA_DIR", ROOT / "build-cassandra"))
 
 
-def _script(*args, timeout=120, check=True):
+def _script(*args, timeout=120, check=True, env=None):
+    """Runs the script; `env` adds TA_CASSANDRA_* settings (another node:
+    its own TA_CASSANDRA_DIR and ports) to ours."""
     proc = subprocess.run([str(SCRIPT), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          stdin=subprocess.DEVNULL, text=True, timeout=timeout)
+                          stdin=subprocess.DEVNULL, text=True, timeout=timeout,
+                          env=dict(os.environ, **(env or {})))
     if check and proc.returncode != 0:
         raise RuntimeError(f"scripts/cassandra-node {' '.join(args)} exited {proc.returncode}:\n"
                            f"{proc.stdout}{proc.stderr}")
     return proc
 
 
-def status():
+def status(env=None):
     """(running?, the script's status line)."""
-    proc = _script("status", check=False)
+    proc = _script("status", check=False, env=env)
     return proc.returncode == 0, proc.stdout.strip()
 
 
@@ -85,12 +90,13 @@ class CassandraNode:
     user = "cassandra"
     password = "cassandra"
 
-    def __init__(self, contact, started_here):
+    def __init__(self, contact, started_here, env=None):
+        self.env = dict(env or {})
         self.contact = contact
         self.host, port = contact.rsplit(":", 1)
         self.port = int(port)
         self.started_here = started_here
-        self.dir = runtime_dir()
+        self.dir = runtime_dir(self.env)
         self.cert_pem = self.dir / "node-cert.pem"
 
     def __repr__(self):
@@ -98,15 +104,15 @@ class CassandraNode:
 
     # --- lifecycle -------------------------------------------------------------
     def start(self):
-        contact = _start()
+        contact = _start(self.env)
         assert contact == self.contact, (contact, self.contact)
         return self
 
     def stop(self):
-        _script("stop", timeout=90)
+        _script("stop", timeout=90, env=self.env)
 
     def status(self):
-        return status()
+        return status(self.env)
 
     # --- clients -------------------------------------------------------------
     def cluster(self, user=None, password=None, tls=False, **kwargs):
@@ -150,8 +156,8 @@ class CassandraNode:
             s.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=60)
 
 
-def _start():
-    proc = _script("start", timeout=START_TIMEOUT)
+def _start(env=None):
+    proc = _script("start", timeout=START_TIMEOUT, env=env)
     lines = proc.stdout.strip().splitlines()
     if not lines or ":" not in lines[-1]:
         raise RuntimeError(f"scripts/cassandra-node start printed no HOST:PORT:\n"
@@ -159,8 +165,32 @@ def _start():
     return lines[-1].strip()
 
 
-def start_node():
+def start_node(env=None):
     """Start the node (or find it running); a CassandraNode whose
-    `started_here` says whether this call started it."""
-    was_running, _ = status()
-    return CassandraNode(_start(), started_here=not was_running)
+    `started_here` says whether this call started it. `env`: TA_CASSANDRA_*
+    settings of another node (e.g. TA_CASSANDRA_CLIENT_TLS=required with its
+    own TA_CASSANDRA_DIR and ports)."""
+    was_running, _ = status(env)
+    return CassandraNode(_start(env), started_here=not was_running, env=env)
+
+
+def local_ports_of(pid, node_port):
+    """The local ports of process `pid`'s established TCP connections to
+    127.0.0.1:node_port (from `ss`, which names each socket's process)."""
+    out = subprocess.run(["ss", "-tnpH", "state", "established", "dst", f"127.0.0.1:{node_port}"],
+                         capture_output=True, text=True, check=True).stdout
+    ports = set()
+    for line in out.splitlines():
+        if f"pid={pid}," in line:
+            local = line.split()[2]  # Recv-Q Send-Q Local Peer Process
+            ports.add(int(local.rsplit(":", 1)[1]))
+    return ports
+
+
+def clients_view(session, ports):
+    """The node's own view of the connections from `ports` on 127.0.0.1
+    (Cassandra's system_views.clients): {port: row} with ssl_enabled,
+    ssl_protocol and client_options (what the client's STARTUP asked for)."""
+    rows = session.execute("SELECT address, port, ssl_enabled, ssl_protocol, client_options "
+                           "FROM system_views.clients")
+    return {r.port: r for r in rows if r.port in ports}

@@ -14,6 +14,7 @@ import json
 import os
 import pathlib
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -146,41 +147,74 @@ def test_lost_spool_and_second_agent_never_double_count(cassandra, keyspace, tmp
 
 
 def test_lz4_and_tls_give_the_same_answers(cassandra, keyspace, tmp_path):
+    # The node here takes plaintext and TLS on one port; that TLS and LZ4
+    # are really negotiated, and that plaintext can be refused, is shown
+    # from the server's side by test_cassandra_tls.py (a node requiring TLS).
     capture = DATA / "generated_small.pcap"
     want, _, _ = sqlite_answers(tmp_path, capture)
     store = spec(cassandra, keyspace)
     env = env_ok(cassandra)
     ta("analyze", "--naming", "dns", "--quiet", "--store", store, "--cassandra-lz4", "--spool", tmp_path / "s.db", capture, env=env)
     assert query(store, "endpoints", env, "--cassandra-lz4") == want
-    if cassandra.cert_pem:
-        assert query(store, "endpoints", env, "--cassandra-tls-ca", cassandra.cert_pem) == want
+    assert cassandra.cert_pem.is_file(), cassandra.cert_pem
+    assert query(store, "endpoints", env, "--cassandra-tls-ca", cassandra.cert_pem) == want
+    assert query(store, "endpoints", env, "--cassandra-tls-ca", cassandra.cert_pem, "--cassandra-lz4") == want
 
 
-def test_node_stopped_for_20s_mid_ingest_loses_nothing(cassandra, keyspace, tmp_path):
+def records_in_node(cassandra, keyspace):
+    """Rows in our packets table, counted by the node (0 before the schema);
+    for small tables only (the node's range timeout bounds a count)."""
+    from cassandra import InvalidRequest
+    with cassandra.session() as s:
+        try:
+            return s.execute(f"SELECT count(*) FROM {keyspace}.packets", timeout=60).one()[0]
+        except InvalidRequest:  # the table is not there yet
+            return 0
+
+
+def node_stopped_mid_ingest_loses_nothing(cassandra, keyspace, tmp_path, frames, down_seconds):
+    """An ingest of `frames` generated frames; once the node holds some of
+    its records, the ingest is frozen (SIGSTOP), the node stopped, the
+    ingest resumed; after `down_seconds` the node is started again.
+    Nothing is lost or doubled: the store equals the generator's truth."""
     cap = tmp_path / "big.pcap"
-    # Large enough that sending it takes far longer than stopping the node
-    # (a 300k-frame capture sometimes drained and exited first).
-    ta("generate", "--out", cap, "--packets", 1_500_000, "--seed", 21)
+    ta("generate", "--out", cap, "--packets", frames, "--seed", 21)
     truth = json.loads((tmp_path / "big.pcap.truth.json").read_text())
     store = spec(cassandra, keyspace)
     env = env_ok(cassandra)
     spool = tmp_path / "spool.db"
     # Create the schema first so the ingest starts at once.
     ta("analyze", "--naming", "dns", "--quiet", "--store", store, "--spool", spool, DATA / "arkime_v6.pcap", env=env)
+    before = records_in_node(cassandra, keyspace)
+    watcher = cassandra.session()
     e = dict(os.environ, **env)
-    proc = subprocess.Popen([BIN, "analyze", "--naming", "dns", "--quiet", "--store", store, "--spool", spool, cap],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
+    # A small spool makes the reader wait for the node (backpressure), so
+    # the ingest cannot run far ahead of what the node acknowledges.
+    proc = subprocess.Popen([BIN, "analyze", "--naming", "dns", "--quiet", "--store", store, "--spool", spool,
+                             "--spool-max-mb", "1", cap], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
     try:
-        time.sleep(1.5)
-        assert proc.poll() is None, "ingest finished before the node could be stopped"
-        t0 = time.time()
+        # The event: the node holds some of this ingest's records.
+        # (Reading before + 1 rows at most: quick however many there are.)
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None and \
+                len(list(watcher.execute(f"SELECT frame FROM {keyspace}.packets LIMIT {before + 1}"))) <= before:
+            time.sleep(0.05)
+        watcher.close()
+        # Frozen while the node stops, so it is stopped mid-ingest however
+        # fast both are; then the ingest goes on against a stopped node.
+        proc.send_signal(signal.SIGSTOP)
+        assert proc.poll() is None, "ingest finished before the node could be stopped: use more frames"
+        assert records_in_node(cassandra, keyspace) > before, "no record reached the node"
         cassandra.stop()
-        time.sleep(max(0.0, 20 - (time.time() - t0)))
+        proc.send_signal(signal.SIGCONT)
+        time.sleep(down_seconds)
         assert proc.poll() is None, "ingest gave up while the node was down"
         cassandra.start()
-        out, err = proc.communicate(timeout=600)
+        out, err = proc.communicate(timeout=900)
     finally:
+        watcher.close()
         if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)
             proc.kill()
     assert proc.returncode == 0, err
     assert "records wait in the spool" in err and "127.0.0.1" in err, err
@@ -192,6 +226,18 @@ def test_node_stopped_for_20s_mid_ingest_loses_nothing(cassandra, keyspace, tmp_
         p, b = want[e["endpoint"]]
         want[e["endpoint"]] = (p + e["packets"], b + e["bytes"])
     assert got == dict(want)
+    # And the node's packet rows themselves, read with the Python driver:
+    # exactly one per packet.
+    assert driver_counts(cassandra, keyspace) == dict(want)
+
+
+def test_node_stopped_for_20s_mid_ingest_loses_nothing(cassandra, keyspace, tmp_path):
+    node_stopped_mid_ingest_loses_nothing(cassandra, keyspace, tmp_path, 1_500_000, 20)
+
+
+def test_node_stopped_for_5s_mid_ingest_loses_nothing(cassandra, keyspace, tmp_path):
+    # The short variant, which the sanitizer build runs too.
+    node_stopped_mid_ingest_loses_nothing(cassandra, keyspace, tmp_path, 400_000, 5)
 
 
 def test_wrong_password_is_a_clear_error_and_loses_nothing(cassandra, keyspace, tmp_path):
@@ -233,6 +279,9 @@ def test_bad_keyspace_and_password_in_spec_are_refused(cassandra, keyspace, tmp_
            "--replication", "{'class': 'NoSuchStrategy'}", capture, env=env_ok(cassandra), check=False)
     assert r.returncode != 0
     assert f"creating keyspace {keyspace}" in r.stderr and "0x2" in r.stderr, r.stderr
+    with cassandra.session() as sess:
+        assert sess.execute("SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = %s",
+                            (keyspace,)).one() is None
     r = ta("analyze", "--naming", "dns", "--store", f"cassandra://cassandra:secret@{cassandra.contact}/{keyspace}", capture, check=False)
     assert r.returncode == 2 and "TRAFFIC_ANALYZER_CASSANDRA_PASSWORD" in r.stderr, r.stderr
     # Password from a file works too.
@@ -240,6 +289,10 @@ def test_bad_keyspace_and_password_in_spec_are_refused(cassandra, keyspace, tmp_
     pw.write_text(cassandra.password + "\n")
     ta("analyze", "--naming", "dns", "--quiet", "--store", spec(cassandra, keyspace), "--cassandra-password-file", pw,
        "--spool", tmp_path / "s3.db", capture, env={PASSWORD_ENV: ""})
+    want, _, _ = sqlite_answers(tmp_path, capture)
+    got = json.loads(ta("query", "endpoints", "--store", spec(cassandra, keyspace), "--format", "json",
+                        "--cassandra-password-file", pw, env={PASSWORD_ENV: ""}).stdout)
+    assert got == want
 
 
 def scrape(port):
@@ -247,31 +300,67 @@ def scrape(port):
         return r.read().decode()
 
 
+def metric(text, name, labels=""):
+    """The value of one sample (labels as printed, e.g. '{node="x"}'), or None."""
+    m = re.search(rf"^{re.escape(name + labels)} (\S+)$", text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def node_table_writes(cassandra, keyspace, table):
+    with cassandra.session() as s:
+        row = s.execute("SELECT count FROM system_views.local_write_latency WHERE keyspace_name = %s AND table_name = %s",
+                        (keyspace, table)).one()
+    return row.count if row else None
+
+
 def test_metrics_carry_the_nodes_view_and_the_clients(cassandra, keyspace, tmp_path):
+    capture = DATA / "generated_small.pcap"
+    truth = json.loads((DATA / "generated_small.pcap.truth.json").read_text())
+    records = sum(e["packets"] for e in truth["endpoints"])
     dump = tmp_path / "dump"
     dump.mkdir()
-    subprocess.run(["cp", DATA / "generated_small.pcap", dump / "a.pcap"], check=True)
+    subprocess.run(["cp", capture, dump / "a.pcap"], check=True)
     port = free_port()
     e = dict(os.environ, **env_ok(cassandra))
     proc = subprocess.Popen([BIN, "watch", "--naming", "dns", dump, "--store", spec(cassandra, keyspace), "--spool", tmp_path / "s.db",
                              "--metrics-listen", f"127.0.0.1:{port}"], stderr=subprocess.PIPE, text=True, env=e)
+    writes = f'{{keyspace="{keyspace}",table="packets"}}'
+    node = f'{{node="{cassandra.contact}"}}'
     try:
-        deadline = time.time() + 60
-        text = ""
-        while time.time() < deadline:
+        # Every record sent, and the node's count of our writes as the
+        # metric shows it caught up with what the node says now.
+        deadline = time.time() + 120
+        text, want_writes = "", None
+        while time.time() < deadline and proc.poll() is None:
             try:
                 text = scrape(port)
             except OSError:
                 text = ""
-            sent = re.search(r"^traffic_cassandra_records_sent_total (\S+)$", text, re.M)
-            if f'traffic_cassandra_table_writes_total{{keyspace="{keyspace}",table="packets"}}' in text \
-                    and "traffic_cassandra_spool_records 0" in text and sent and float(sent.group(1)) > 0:
-                break
+            if metric(text, "traffic_cassandra_records_sent_total") == records \
+                    and metric(text, "traffic_cassandra_spool_records") == 0:
+                want_writes = node_table_writes(cassandra, keyspace, "packets")
+                if metric(text, "traffic_cassandra_table_writes_total", writes) == want_writes:
+                    break
             time.sleep(0.5)
-        assert f'traffic_cassandra_table_writes_total{{keyspace="{keyspace}",table="packets"}}' in text, text
-        assert 'traffic_cassandra_client_request_duration_seconds_bucket{node="' in text
-        assert "traffic_cassandra_client_in_flight{" in text
-        assert "traffic_cassandra_spool_records 0" in text
+        assert proc.poll() is None, proc.stderr.read()
+        # Packet records: the generator's count, all acknowledged.
+        assert metric(text, "traffic_cassandra_records_sent_total") == records, text
+        assert metric(text, "traffic_cassandra_spool_records") == 0, text
+        assert metric(text, "traffic_cassandra_spool_batches") == 0, text
+        assert metric(text, "traffic_cassandra_batches_sent_total") >= 1, text
+        assert metric(text, "traffic_cassandra_send_failures_total") == 0, text
+        assert metric(text, "traffic_cassandra_up") == 1, text
+        # The node's own count of writes to our packets table.
+        assert want_writes is not None and want_writes > 0
+        assert metric(text, "traffic_cassandra_table_writes_total", writes) == want_writes, text
+        # The client's view of the one node: up, idle, every request answered.
+        assert metric(text, "traffic_cassandra_client_node_up", node) == 1, text
+        assert metric(text, "traffic_cassandra_client_in_flight", node) == 0, text
+        requests = metric(text, "traffic_cassandra_client_requests_total", node)
+        assert requests is not None and requests >= 1, text
+        count = metric(text, "traffic_cassandra_client_request_duration_seconds_count", node)
+        inf = metric(text, "traffic_cassandra_client_request_duration_seconds_bucket", f'{{node="{cassandra.contact}",le="+Inf"}}')
+        assert count == inf and count is not None and count >= 1, text
     finally:
         proc.terminate()
         proc.wait(timeout=60)

@@ -44,7 +44,7 @@ struct Options {
   bool lz4 = false;     // ask for LZ4 compression in STARTUP
   bool tls = false;
   std::string tls_ca_file; // empty: system default verify paths
-  bool tls_verify = true;  // verify the certificate chain (not the name)
+  bool tls_verify = true;  // verify the chain and that it names the contact point
   Consistency consistency = Consistency::local_quorum;
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds request_timeout{12000};
