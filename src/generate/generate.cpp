@@ -289,7 +289,7 @@ bool Generator::Impl::next(TimeUs &ts, Bytes &frame) {
     emit_fragment(); // the second fragment of the previous frame, as written
     ++produced;
     ts = now;
-    frame = Bytes(reinterpret_cast<const std::byte *>(out.bytes.data()), out.size);
+    frame = Bytes(reinterpret_cast<const std::byte *>(linked.bytes.data()), linked.size);
     return true;
   }
   fragment_this = false;
@@ -316,7 +316,7 @@ bool Generator::Impl::next(TimeUs &ts, Bytes &frame) {
   } else {
     to_link(w.frame());
   }
-  frame = Bytes(reinterpret_cast<const std::byte *>(out.bytes.data()), out.size);
+  frame = Bytes(reinterpret_cast<const std::byte *>(linked.bytes.data()), linked.size);
   return true;
 }
 

@@ -304,7 +304,7 @@ struct Generator::Impl {
   // The link layer: frames as written, and whether clients' frames are
   // marked outgoing.
   bool outgoing_marks = false;
-  detail::LinkFrame out;
+  detail::LinkFrame linked;
   // The bounded DNS table's truth: learn order -> address id.
   std::map<std::uint64_t, std::uint32_t> table_order;
   std::uint64_t table_clock = 0;

@@ -43,10 +43,10 @@ bool is_generated_link(std::uint32_t link) noexcept {
 
 void Generator::Impl::to_link(Bytes ethernet) {
   const auto *eth = reinterpret_cast<const std::uint8_t *>(ethernet.data());
-  std::uint8_t *o = out.bytes.data();
+  std::uint8_t *o = linked.bytes.data();
   if (opt.link == detail::kLinkEthernet) {
     std::memcpy(o, eth, ethernet.size());
-    out.size = ethernet.size();
+    linked.size = ethernet.size();
     return;
   }
   // From here on the Ethernet padding is gone: the frame ends with the IP
@@ -90,7 +90,7 @@ void Generator::Impl::to_link(Bytes ethernet) {
   }
   // LINKTYPE_RAW: the IP packet alone.
   std::memcpy(o + head, eth + l3, n);
-  out.size = head + n;
+  linked.size = head + n;
 }
 
 void Generator::Impl::split_fragments() {
@@ -116,7 +116,7 @@ void Generator::Impl::split_fragments() {
     return Bytes(reinterpret_cast<const std::byte *>(buf.data()), size);
   };
   to_link(write(kFragmentCut, l4 - kFragmentCut, kFragmentCut / 8));
-  fragment2 = out;
+  fragment2 = linked;
   fragment_due = true;
   to_link(write(0, kFragmentCut, 0x2000)); // MF
 }
@@ -125,7 +125,7 @@ void Generator::Impl::emit_fragment() {
   // The second fragment: from the resolver, no ports; inbound, so it counts
   // under neither naming (a frame of no flow, and not outbound).
   fragment_due = false;
-  out = fragment2;
+  linked = fragment2;
 }
 
 void Generator::Impl::start_tcp_dns() {
