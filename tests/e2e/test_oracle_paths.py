@@ -104,10 +104,9 @@ def test_link_types_carry_the_same_ip_packets(tmp_path):
 def test_dns_table_eviction_matches_truth(tmp_path):
     # 40 endpoints hold ~80 addresses; a table of 16 evicts all the time, so
     # traffic to an address whose answer was evicted counts as unresolved.
-    cap, truth = generate(tmp_path / "bounded", "--endpoints", 40, "--dns-table-size", 16, "--dns-tcp",
-                          packets=20000, seed=3)
-    _, unbounded = generate(tmp_path / "unbounded", "--endpoints", 40, "--dns-tcp", packets=20000,
-                            seed=3)
+    cap, truth = generate(tmp_path / "bounded", "--dns-table-size", 16, "--dns-tcp", packets=20000,
+                          endpoints=40, seed=3)
+    _, unbounded = generate(tmp_path / "unbounded", "--dns-tcp", packets=20000, endpoints=40, seed=3)
     assert truth["endpoints"] != unbounded["endpoints"], "the bound changes what is counted"
 
     db = tmp_path / "dns.db"
