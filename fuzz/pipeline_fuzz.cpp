@@ -65,6 +65,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
   const LinkType link = kLinks[(mode & 7U) % kLinkCount];
   ta::attribute::Options o;
   o.naming = (mode & 0x08U) != 0 ? ta::attribute::Naming::dns : ta::attribute::Naming::flow;
+  // Bounds far below the defaults (whose tables would be allocated for
+  // every input), still above what an input fills unless bit 4 asks.
+  o.dns_table_capacity = 1024;
+  o.max_flows = 256;
+  o.client_table_capacity = 1024;
+  o.local_hosts_capacity = 256;
+  o.batch_records = 256;
   if ((mode & 0x10U) != 0) {
     o.dns_table_capacity = 3;
     o.max_flows = 3;
