@@ -42,7 +42,7 @@ def ta(*args):
     return r
 
 
-def generate(folder, *args, packets=6000, endpoints=12, seed=7):
+def generate(folder, *args, packets=4000, endpoints=12, seed=7):
     folder.mkdir(exist_ok=True)
     cap = folder / "gen.pcap"
     ta("generate", "--out", cap, "--packets", packets, "--endpoints", endpoints, "--seed", seed, *args)
@@ -55,6 +55,12 @@ def link_type_of(cap):
     return int.from_bytes(header[20:24], "little")
 
 
+def tshark_count(cap, display_filter):
+    out = subprocess.run(["tshark", "-r", str(cap), "-o", "ip.defragment:FALSE", "-Y", display_filter], check=True,
+                         capture_output=True, text=True).stdout
+    return len(out.splitlines())
+
+
 def analyze(cap, db, *args):
     return ta("analyze", "--store", f"sqlite:{db}", *args, cap).stdout
 
@@ -63,7 +69,11 @@ def analyze(cap, db, *args):
 def test_every_path_matches_truth_and_tshark(tmp_path, link):
     cap, truth = generate(tmp_path / "gen", "--link", link, "--dns-tcp", "--fragments")
     assert link_type_of(cap) == LINKS[link]
-    assert truth["frames"] == 6000
+    assert truth["frames"] == 4000
+    # The paths are there, as tshark reads them: DNS responses reassembled
+    # from TCP segments, and first fragments.
+    assert tshark_count(cap, "tcp.srcport == 53 && dns.flags.response == 1") >= 2
+    assert tshark_count(cap, "ip.flags.mf == 1 && udp.srcport == 53") >= 2
 
     # DNS-only naming: the truth, and tshark's dissection under Contract A.
     db = tmp_path / "dns.db"
@@ -104,9 +114,10 @@ def test_link_types_carry_the_same_ip_packets(tmp_path):
 def test_dns_table_eviction_matches_truth(tmp_path):
     # 40 endpoints hold ~80 addresses; a table of 16 evicts all the time, so
     # traffic to an address whose answer was evicted counts as unresolved.
-    cap, truth = generate(tmp_path / "bounded", "--dns-table-size", 16, "--dns-tcp", packets=20000,
+    cap, truth = generate(tmp_path / "bounded", "--dns-table-size", 16, "--dns-tcp", packets=12000,
                           endpoints=40, seed=3)
-    _, unbounded = generate(tmp_path / "unbounded", "--dns-tcp", packets=20000, endpoints=40, seed=3)
+    ucap, unbounded = generate(tmp_path / "unbounded", "--dns-tcp", packets=12000, endpoints=40, seed=3)
+    assert cap.read_bytes() == ucap.read_bytes(), "the bound is the truth's, not the capture's"
     assert truth["endpoints"] != unbounded["endpoints"], "the bound changes what is counted"
 
     db = tmp_path / "dns.db"
