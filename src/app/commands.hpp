@@ -49,6 +49,10 @@ struct GenerateArgs {
   std::uint64_t packets = 10'000;
   std::uint32_t endpoints = 20;
   std::uint64_t seed = 1;
+  std::string link = "ethernet";
+  bool dns_over_tcp = false;
+  bool fragments = false;
+  std::uint32_t dns_table_size = 0;
 };
 void add_generate(CLI::App &app, GenerateArgs &args);
 int run_generate(const GenerateArgs &args);

@@ -21,6 +21,16 @@ void add_generate(CLI::App &app, GenerateArgs &args) {
       ->capture_default_str()
       ->check(CLI::Range(1U, 100000U));
   cmd->add_option("--seed", args.seed, "Seed: same seed, same bytes")->capture_default_str();
+  cmd->add_option("--link", args.link, "Link type of the file: ethernet, sll, sll2, raw, null")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"ethernet", "sll", "sll2", "raw", "null"}));
+  cmd->add_flag("--dns-tcp", args.dns_over_tcp,
+                "Every third re-resolution over TCP, the response split across two segments");
+  cmd->add_flag("--fragments", args.fragments,
+                "Every fourth IPv4 re-resolution's response in two IP fragments");
+  cmd->add_option("--dns-table-size", args.dns_table_size,
+                  "The truth as analyzed with this --dns-table-size (0: unbounded)")
+      ->capture_default_str();
 }
 
 int run_generate(const GenerateArgs &args) {
@@ -28,6 +38,14 @@ int run_generate(const GenerateArgs &args) {
   opt.packets = args.packets;
   opt.endpoints = args.endpoints;
   opt.seed = args.seed;
+  opt.link = args.link == "sll"    ? 113U
+             : args.link == "sll2" ? 276U
+             : args.link == "raw"  ? 101U
+             : args.link == "null" ? 0U
+                                   : 1U;
+  opt.dns_over_tcp = args.dns_over_tcp;
+  opt.fragments = args.fragments;
+  opt.dns_table_size = args.dns_table_size;
   auto written = generate::write_capture(opt, args.out);
   if (!written) {
     std::fprintf(stderr, "traffic-analyzer: %s\n", written.status().message().c_str());

@@ -57,7 +57,13 @@ std::optional<TimeUs> parse_time(std::string_view s) {
     if (ec != std::errc{} || p != s.data() + s.size()) {
       return std::nullopt;
     }
-    return static_cast<TimeUs>(v * 1e6);
+    // Microseconds must fit TimeUs (about ±292,000 years): beyond that, and
+    // for "nan" and "inf" (from_chars takes them), the text is no time.
+    const double us = v * 1e6;
+    if (!(us > -9.2e18 && us < 9.2e18)) {
+      return std::nullopt;
+    }
+    return static_cast<TimeUs>(us);
   }
   unsigned y = 0;
   unsigned mo = 0;

@@ -117,6 +117,7 @@ Generator::Impl::Impl(const Options &options)
       noise[i + k] = static_cast<std::uint8_t>(v >> (8U * k));
     }
   }
+  outgoing_marks = opt.link == detail::kLinkSll || opt.link == detail::kLinkSll2;
   build_world();
   build_specials();
   start_midflow();
@@ -284,8 +285,18 @@ bool Generator::Impl::next(TimeUs &ts, Bytes &frame) {
     return false;
   }
   now = timestamp(produced);
+  if (fragment_due) {
+    emit_fragment(); // the second fragment of the previous frame, as written
+    ++produced;
+    ts = now;
+    frame = Bytes(reinterpret_cast<const std::byte *>(linked.bytes.data()), linked.size);
+    return true;
+  }
+  fragment_this = false;
   if (produced < midflow_frames) {
     emit_midflow();
+  } else if (tcp_dns_step != 0) {
+    emit_tcp_dns();
   } else if (response_due && countdown == 0) {
     emit_response();
   } else if (dns_start_due()) {
@@ -300,12 +311,17 @@ bool Generator::Impl::next(TimeUs &ts, Bytes &frame) {
   }
   ++produced;
   ts = now;
-  frame = w.frame();
+  if (fragment_this) {
+    split_fragments(); // the first one now, the second next
+  } else {
+    to_link(w.frame());
+  }
+  frame = Bytes(reinterpret_cast<const std::byte *>(linked.bytes.data()), linked.size);
   return true;
 }
 
 bool Generator::Impl::dns_start_due() const {
-  if (response_due) {
+  if (response_due || tcp_dns_step != 0) {
     return false;
   }
   if (!preamble_done()) {
@@ -353,6 +369,11 @@ Plan Generator::Impl::next_plan() {
 void Generator::Impl::emit_query() {
   const bool burst = preamble_next < kBurst;
   current = next_plan();
+  if (opt.dns_over_tcp && current.kind == Exchange::answer && preamble_done() &&
+      tcp_dns_turn++ % 3 == 0) {
+    start_tcp_dns();
+    return;
+  }
   const bool six = current.qtype == detail::kDnsAaaa && current.kind != Exchange::lost;
   const detail::Client &client = clients[current.client];
   dns_vlan = (exchanges++ % 4 == 1 || current.kind == Exchange::move) ? kDnsVlan : 0;
@@ -380,6 +401,10 @@ void Generator::Impl::emit_query() {
   }
   response_due = true;
   countdown = burst ? 0 : static_cast<std::uint8_t>(rng.below(4));
+  if (opt.fragments && current.kind == Exchange::answer && !six && preamble_done() &&
+      fragment_turn++ % 4 == 1) {
+    fragment_due_next = true;
+  }
   if (!preamble_done()) {
     next_preamble = produced + 2 + rng.below(24);
   } else if (current.client != 0) {
@@ -391,12 +416,34 @@ void Generator::Impl::emit_query() {
 
 void Generator::Impl::emit_response() {
   response_due = false;
+  fragment_this = fragment_due_next;
+  fragment_due_next = false;
   const bool six = current.qtype == detail::kDnsAaaa;
   const std::uint32_t src = six ? resolver6 : resolver4;
   const detail::Client &client = clients[current.client];
   std::uint8_t *p = w.start(kGatewayMac, client.mac, dns_vlan, addr[src].ip,
                             six ? client.v6 : client.v4, 64, detail::kProtoUdp, 8);
-  DnsWriter d(p, w.payload_room());
+  const std::vector<std::uint32_t> *answers = nullptr;
+  const std::size_t n = write_response(p, w.payload_room(), answers);
+  w.finish_udp(53, dns_sport, n);
+  // A response sent as two IP fragments: the first one's DNS message is cut,
+  // so it teaches nothing (its receiver is local all the same).
+  learn_response(answers, !fragment_this);
+}
+
+void Generator::Impl::learn_response(const std::vector<std::uint32_t> *answers, bool whole) {
+  const bool six = current.qtype == detail::kDnsAaaa;
+  if (current.kind == Exchange::nxdomain) {
+    learn(current.client, six, false, nullptr, kUnresolved);
+    return;
+  }
+  learn(current.client, six, whole, answers, static_cast<std::int32_t>(current.endpoint));
+}
+
+std::size_t Generator::Impl::write_response(std::uint8_t *p, std::size_t room,
+                                            const std::vector<std::uint32_t> *&answers_out) {
+  DnsWriter d(p, room);
+  answers_out = nullptr;
   if (current.kind == Exchange::nxdomain) {
     // RCODE 3 with an answer section anyway (a CNAME to a name that does not
     // exist, and an A for it): it must teach nothing.
@@ -406,11 +453,10 @@ void Generator::Impl::emit_response() {
     d.address_record(DnsSection::answer, kNxAlias, addr[nx_addr].ip, kTtl);
     d.soa_record(DnsSection::authority, kNxZone, kNxMname, kNxRname, 2024010101, 900);
     d.opt_record(1232);
-    w.finish_udp(53, dns_sport, d.finish());
-    learn(current.client, six, false, nullptr, kUnresolved);
-    return;
+    return d.finish();
   }
 
+  const bool six = current.qtype == detail::kDnsAaaa;
   const auto ei = static_cast<std::int32_t>(current.endpoint);
   Endpoint &e = eps[current.endpoint];
   if (current.kind == Exchange::move) {
@@ -445,11 +491,12 @@ void Generator::Impl::emit_response() {
     d.address_record(DnsSection::additional, e.ns, addr[e.glue].ip, 86400);
   }
   d.opt_record(1232);
-  w.finish_udp(53, dns_sport, d.finish());
   if (current.client == 0) {
     resolved_prefix = std::max(resolved_prefix, current.endpoint + 1);
   }
-  learn(current.client, six, true, &answers, ei);
+  answers_out = &answers;
+  (void)ei;
+  return d.finish();
 }
 
 void Generator::Impl::emit_decoy() {
@@ -489,9 +536,16 @@ GroundTruth Generator::truth() const {
   return impl_->truth();
 }
 
+std::uint32_t Generator::link_type() const noexcept {
+  return impl_->opt.link;
+}
+
 Result<GroundTruth> write_capture(const Options &options, const std::string &path) {
-  constexpr std::uint32_t kLinkTypeEthernet = 1;
-  auto opened = capture::PcapWriter::open(path, kLinkTypeEthernet, 65535);
+  if (!is_generated_link(options.link)) {
+    return Status::invalid_argument("link type " + std::to_string(options.link) +
+                                    " cannot be generated");
+  }
+  auto opened = capture::PcapWriter::open(path, options.link, 65535);
   if (!opened) {
     return opened.status();
   }

@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -35,6 +36,12 @@ inline constexpr std::int32_t kNeverCounted = -2;
 inline constexpr std::size_t kSlots = 6;           // concurrent flows
 inline constexpr std::size_t kClients = 2;         // 10.0.0.2 and 10.0.0.3
 inline constexpr TimeUs kUdpReuseUs = 400'000'000; // > the 300 s flow idle timeout
+// pcap LINKTYPE values Options::link may take.
+inline constexpr std::uint32_t kLinkNull = 0;
+inline constexpr std::uint32_t kLinkEthernet = 1;
+inline constexpr std::uint32_t kLinkRaw = 101;
+inline constexpr std::uint32_t kLinkSll = 113;
+inline constexpr std::uint32_t kLinkSll2 = 276;
 
 struct Address {
   IpAddress ip;
@@ -43,6 +50,7 @@ struct Address {
   bool announced = false;                    // generator: sent in an answer already
   std::int32_t taught = kUnresolved;         // truth: latest RCODE-0 answer section naming it
   std::int32_t last_counted = kNeverCounted; // truth: endpoint of its last counted packet
+  std::uint64_t learnt_at = 0;               // truth: bounded table's learn order (0: absent)
   // truth (flow naming): latest RCODE-0 answer naming it sent to client k
   std::array<std::int32_t, kClients> taught_to{kUnresolved, kUnresolved};
 };
@@ -134,6 +142,12 @@ struct Client {
   bool local6 = false;
 };
 
+// One frame as written: the Ethernet frame converted to Options::link.
+struct LinkFrame {
+  std::array<std::uint8_t, 1600> bytes{};
+  std::size_t size = 0;
+};
+
 inline void put_be64(std::uint8_t *p, std::uint64_t v) noexcept {
   put32(p, static_cast<std::uint32_t>(v >> 32U));
   put32(p + 4, static_cast<std::uint32_t>(v));
@@ -171,6 +185,18 @@ struct Generator::Impl {
   void emit_response();
   void emit_decoy();
   void emit_traffic();
+  // The response message of `current` at `p`, with its effects on the world
+  // (the move, addresses announced); `answers` is what it teaches, or null.
+  std::size_t write_response(std::uint8_t *p, std::size_t room,
+                             const std::vector<std::uint32_t> *&answers);
+  void learn_response(const std::vector<std::uint32_t> *answers, bool whole);
+
+  // links.cpp: DNS over TCP, IP fragments, the link layer.
+  void start_tcp_dns();
+  void emit_tcp_dns();
+  void split_fragments();
+  void emit_fragment();
+  void to_link(Bytes ethernet);
 
   // traffic.cpp
   void start_midflow();
@@ -199,9 +225,12 @@ struct Generator::Impl {
   void count(std::uint8_t client, std::uint32_t dst, bool dns_port);
   void count_flow(Flow &f, bool sent);
   void count_icmp(std::uint8_t client, std::uint32_t dst);
+  // Whether a client-sourced frame is outbound: its address is local, or
+  // the link marks the frame "outgoing" (cooked captures).
   [[nodiscard]] bool is_local(std::uint8_t client, const IpAddress &a) const {
-    return a.family == 6 ? clients[client].local6 : clients[client].local4;
+    return outgoing_marks || (a.family == 6 ? clients[client].local6 : clients[client].local4);
   }
+  void table_learn(std::uint32_t id, std::int32_t endpoint);
   std::uint32_t endpoint_flow_id(std::int32_t endpoint);
 
   Options opt;
@@ -256,6 +285,29 @@ struct Generator::Impl {
   std::uint16_t dns_id = 0;
   std::uint16_t dns_sport = 0;
   std::uint16_t dns_vlan = 0;
+
+  // DNS over TCP: the exchange in flight (0: none; else the next step), its
+  // sequence numbers and the response message, sent in two segments.
+  std::uint8_t tcp_dns_step = 0;
+  std::uint32_t tcp_dns_cseq = 0;
+  std::uint32_t tcp_dns_sseq = 0;
+  std::uint32_t tcp_dns_turn = 0;
+  std::array<std::uint8_t, 1400> tcp_dns_msg{};
+  std::size_t tcp_dns_len = 0;
+  std::vector<std::uint32_t> tcp_dns_answers;
+  // IP fragments: this response goes out as two; the second is held.
+  std::uint32_t fragment_turn = 0;
+  bool fragment_due_next = false; // the response of the exchange in flight
+  bool fragment_this = false;
+  detail::LinkFrame fragment2;
+  bool fragment_due = false;
+  // The link layer: frames as written, and whether clients' frames are
+  // marked outgoing.
+  bool outgoing_marks = false;
+  detail::LinkFrame linked;
+  // The bounded DNS table's truth: learn order -> address id.
+  std::map<std::uint64_t, std::uint32_t> table_order;
+  std::uint64_t table_clock = 0;
 
   std::array<Flow, detail::kSlots> flows{};
   std::uint64_t produced = 0;

@@ -19,10 +19,32 @@ void Generator::Impl::learn(std::uint8_t client, bool six, bool rcode_ok,
   (six ? clients[client].local6 : clients[client].local4) = true;
   if (rcode_ok && answers != nullptr) {
     for (const std::uint32_t id : *answers) {
-      addr[id].taught = endpoint;
+      table_learn(id, endpoint);
       addr[id].taught_to[client] = endpoint;
     }
   }
+}
+
+void Generator::Impl::table_learn(std::uint32_t id, std::int32_t endpoint) {
+  // The table of everyone's answers. Bounded (Options::dns_table_size): an
+  // address learnt again becomes the most recently learnt; a new address
+  // into a full table evicts the least recently learnt one, which reads as
+  // never answered from then on (README "What is counted"). The per-client
+  // table of flow naming (262,144 pairs) never fills here.
+  Address &a = addr[id];
+  if (opt.dns_table_size > 0) {
+    if (a.learnt_at != 0) {
+      table_order.erase(a.learnt_at);
+    } else if (table_order.size() >= opt.dns_table_size) {
+      const auto oldest = table_order.begin();
+      addr[oldest->second].taught = detail::kUnresolved;
+      addr[oldest->second].learnt_at = 0;
+      table_order.erase(oldest);
+    }
+    a.learnt_at = ++table_clock;
+    table_order.emplace(a.learnt_at, id);
+  }
+  a.taught = endpoint;
 }
 
 void Generator::Impl::count(std::uint8_t client, std::uint32_t dst, bool dns_port) {

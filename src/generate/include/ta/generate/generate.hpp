@@ -27,7 +27,26 @@ struct Options {
   std::uint64_t seed = 1;
   TimeUs start_us = 1'704'067'200'000'000;  // 2024-01-01T00:00:00Z
   std::uint32_t packets_per_second = 2'000; // timestamp spacing
+  // The capture's pcap LINKTYPE (one per file): 1 Ethernet, 113 Linux cooked
+  // (SLL), 276 Linux cooked v2 (SLL2), 101 raw IP, 0 BSD null/loopback. The
+  // IP packets are the same in every one; cooked frames mark the clients'
+  // frames "outgoing" (packet type 4), which the contract reads as a local
+  // source, and the others "to us" (0).
+  std::uint32_t link = 1;
+  // Every third periodic re-resolution goes over TCP: handshake, query, the
+  // response split across two segments, FINs.
+  bool dns_over_tcp = false;
+  // Every fourth periodic IPv4 response is sent as two IP fragments: the
+  // first (with the UDP header) carries a cut DNS message that teaches
+  // nothing but still marks its receiver local; the second has no ports.
+  bool fragments = false;
+  // The truth models the analyzer's DNS table bounded to this many addresses
+  // (`--dns-table-size`, least recently learnt evicted); 0: unbounded.
+  std::uint32_t dns_table_size = 0;
 };
+
+// Whether `link` is one Options::link may name.
+[[nodiscard]] bool is_generated_link(std::uint32_t link) noexcept;
 
 struct EndpointTruth {
   std::string endpoint; // "" = unresolved
@@ -89,7 +108,7 @@ struct GroundTruth {
   TimeUs moved_at = 0;
 };
 
-// Streams frames one at a time (Ethernet link type), so a live demo can feed
+// Streams frames one at a time (Options::link), so a live demo can feed
 // the pipeline at a chosen rate without writing a file.
 //
 // Content: client 10.0.0.2 / fd00::2, resolver 10.0.0.1 / fd00::1. A few
@@ -124,13 +143,15 @@ public:
   [[nodiscard]] bool next(TimeUs &ts_us, Bytes &frame);
   // Truth for the frames produced so far.
   [[nodiscard]] GroundTruth truth() const;
+  // The pcap LINKTYPE of the frames next() produces (Options::link).
+  [[nodiscard]] std::uint32_t link_type() const noexcept;
 
 private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
-// Writes the whole capture as classic pcap (LINKTYPE_ETHERNET) and returns
+// Writes the whole capture as classic pcap (Options::link) and returns
 // its truth. Fails with capture::PcapWriter's status (io_error: the file
 // cannot be written; the message names the path).
 [[nodiscard]] Result<GroundTruth> write_capture(const Options &options, const std::string &path);
