@@ -8,7 +8,6 @@
 #pragma once
 
 #include <bitset>
-#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -19,6 +18,8 @@
 #include "ta/attribute/analyzer.hpp"
 #include "ta/dns/client_table.hpp"
 #include "ta/flow/flow.hpp"
+
+#include "local_hosts.hpp"
 
 namespace ta::attribute {
 
@@ -40,16 +41,16 @@ struct Analyzer::Impl {
   bool port_filter = false;
 
   // Local hosts learnt from DNS responses (when Options::local_nets is empty),
-  // bounded with first-in-first-out eviction. One-entry caches per side serve
-  // the common case of one client sending most packets.
-  std::unordered_set<IpAddress, IpAddressHash> local_hosts;
-  std::deque<IpAddress> local_order;
+  // bounded, least recently active evicted (local_hosts.hpp). A one-entry
+  // cache serves the common case of one host sending most packets; it is
+  // valid while the set's generation is the one it saw.
+  LocalHosts locals;
   struct LocalCache {
     IpAddress address;
+    std::uint64_t generation = 0;
     bool local = false;
   };
   LocalCache src_cache;
-  LocalCache dst_cache;
   bool preloading = false; // seeding from the store: nothing to persist again
 
   // The open batch. Names get a batch-local index on first use; index 0 is
@@ -80,8 +81,9 @@ struct Analyzer::Impl {
   // analyzer.cpp
   void reset_batch();
   std::uint32_t batch_index(dns::NameId id);
-  bool local_cached(LocalCache &cache, const IpAddress &a);
   bool is_local(const IpAddress &a);
+  bool in_local_nets(const IpAddress &a) const;
+  void touch_flow_ends(flow::FlowInfo &f);
   void add_local(const IpAddress &a);
   void apply_dns(Bytes msg, const IpAddress &receiver, TimeUs ts);
   void count(Outcome o) { ++stats.outcomes[static_cast<std::size_t>(o)]; }

@@ -127,6 +127,7 @@ struct Table::Impl {
   Options opt;
   DnsLookup dns;
   Sink sink;
+  LocalTest local_test;
   std::unique_ptr<detail::NamingFactory> naming;
 
   std::vector<Entry> pool;
@@ -360,8 +361,14 @@ struct Table::Impl {
     e.hash = hash;
     // Which end is the endpoint, fixed now (see flow.hpp).
     bool endpoint_is_dst = true;
-    if (p.src_local != p.dst_local) {
-      endpoint_is_dst = p.src_local;
+    bool src_local = p.src_local;
+    bool dst_local = p.dst_local;
+    if (local_test) {
+      src_local = src_local || local_test(p.src);
+      dst_local = dst_local || local_test(p.dst);
+    }
+    if (src_local != dst_local) {
+      endpoint_is_dst = src_local;
     } else if (p.protocol == kTcp && syn_only) {
       endpoint_is_dst = true;
     } else if (p.sport != p.dport) {
@@ -389,6 +396,7 @@ struct Table::Impl {
     info.source = NameSource::none;
     info.user_slot = store::kNoFlow;
     info.user_epoch = 0;
+    info.user_mark = 0;
     e.has_dns = false;
     info.name.clear();
     if (dns) {
@@ -406,7 +414,7 @@ struct Table::Impl {
     return idx;
   }
 
-  void on_packet(const Packet &p) {
+  FlowInfo *on_packet(const Packet &p) {
     ++stats.packets;
     sweep(p.ts);
     const bool src_is_a = !end_less(p.dst, p.dport, p.src, p.sport);
@@ -470,7 +478,7 @@ struct Table::Impl {
       decide(idx, DecideReason::wait_bound, nullptr);
     }
     if (!p.record) {
-      return;
+      return &pool[idx].info;
     }
     if (!pool[idx].decided) {
       while (stats.held_packets >= opt.max_held_total && !waiting.empty()) {
@@ -485,6 +493,7 @@ struct Table::Impl {
     } else {
       hold(idx, p, dir);
     }
+    return &pool[idx].info;
   }
 
   void decide_all() {
@@ -512,8 +521,12 @@ void Table::begin_source(std::int64_t source_id) {
   impl_->source = source_id;
 }
 
-void Table::on_packet(const Packet &packet) noexcept {
-  impl_->on_packet(packet);
+void Table::set_local_test(LocalTest test) {
+  impl_->local_test = std::move(test);
+}
+
+FlowInfo *Table::on_packet(const Packet &packet) noexcept {
+  return impl_->on_packet(packet);
 }
 
 void Table::release_all() {

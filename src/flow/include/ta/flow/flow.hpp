@@ -98,7 +98,9 @@ struct Packet {
   std::uint32_t tcp_seq = 0;
   std::span<const std::byte> payload;
   std::uint32_t ip_bytes = 0;
-  bool src_local = false; // local hosts as known now
+  // Local hosts as known now. With a LocalTest set (Table::set_local_test)
+  // an end not marked here is asked about when its packet starts a flow.
+  bool src_local = false;
   bool dst_local = false;
 };
 
@@ -116,6 +118,7 @@ struct FlowInfo {
   // to kNoFlow / 0 when the flow is created.
   std::uint32_t user_slot = store::kNoFlow;
   std::uint64_t user_epoch = 0;
+  std::uint64_t user_mark = 0;
 };
 
 struct Emitted {
@@ -131,6 +134,9 @@ struct Emitted {
 using DnsLookup = std::function<std::optional<std::string_view>(const IpAddress &client,
                                                                 const IpAddress &endpoint)>;
 using Sink = std::function<void(const Emitted &)>;
+// "Is this address a local host?", asked only for the ends of a packet that
+// starts a flow (the endpoint side is decided there and nowhere else).
+using LocalTest = std::function<bool(const IpAddress &)>;
 
 // How a flow left the table (or became ended). Names: flow_end_name().
 enum class FlowEnd : std::uint8_t { fin, rst, idle, evicted, count_ };
@@ -221,8 +227,11 @@ public:
 
   // New flows carry this source id. Decides every waiting flow first.
   void begin_source(std::int64_t source_id);
-  // Hot path.
-  void on_packet(const Packet &packet) noexcept;
+  // Asked at each flow's first packet for the ends Packet does not mark.
+  void set_local_test(LocalTest test);
+  // Hot path. Returns the packet's flow (valid until the next call; the
+  // caller may set user_*).
+  FlowInfo *on_packet(const Packet &packet) noexcept;
   // End of input: decides every waiting flow and emits what is held.
   void release_all();
 
