@@ -161,7 +161,6 @@ PacketKeys::~PacketKeys() {
 
 bool PacketKeys::load(Version version, Bytes dcid) noexcept {
   loaded_ = false;
-  fell_back = false;
   if (hp_ctx_ == nullptr || aead_ctx_ == nullptr || dcid.size() > dcid_.size()) {
     return false;
   }
@@ -171,13 +170,19 @@ bool PacketKeys::load(Version version, Bytes dcid) noexcept {
   }
   const auto *key = reinterpret_cast<const unsigned char *>(keys.key.data());
   const auto *hp = reinterpret_cast<const unsigned char *>(keys.hp.data());
+  // Once the contexts know their ciphers, a new key alone is loaded (naming
+  // the cipher again resets and re-creates the context's state).
   const Ciphers &c = ciphers();
+  const EVP_CIPHER *ecb = ciphers_set_ ? nullptr : c.ecb;
+  const EVP_CIPHER *gcm = ciphers_set_ ? nullptr : c.gcm;
   if (c.ecb == nullptr || c.gcm == nullptr ||
-      EVP_EncryptInit_ex(hp_ctx_, c.ecb, nullptr, hp, nullptr) != 1 ||
+      EVP_EncryptInit_ex(hp_ctx_, ecb, nullptr, hp, nullptr) != 1 ||
       EVP_CIPHER_CTX_set_padding(hp_ctx_, 0) != 1 ||
-      EVP_DecryptInit_ex(aead_ctx_, c.gcm, nullptr, key, nullptr) != 1) {
+      EVP_DecryptInit_ex(aead_ctx_, gcm, nullptr, key, nullptr) != 1) {
+    ciphers_set_ = false;
     return false;
   }
+  ciphers_set_ = true;
   iv_ = keys.iv;
   std::copy(dcid.begin(), dcid.end(), dcid_.begin());
   dcid_length_ = dcid.size();
