@@ -65,7 +65,6 @@ Analyzer::Impl::Impl(Options o, BatchSink s)
     port_allowed.set(p);
   }
   port_filter = !opt.ports.empty();
-  batch.packets.reserve(opt.batch_records);
   reset_batch();
   on_tcp_message = [this](Bytes msg) { apply_dns(msg, dns_receiver, dns_ts); };
   if (opt.naming == Naming::flow) {
@@ -76,6 +75,9 @@ Analyzer::Impl::Impl(Options o, BatchSink s)
 void Analyzer::Impl::reset_batch() {
   ++batch_no;
   batch.clear();
+  // A batch handed back by the sink may be a fresh one: room for a whole
+  // batch at once, instead of growing (and copying) towards it.
+  batch.packets.reserve(opt.batch_records);
   batch.endpoints.emplace_back();
   batch_runs.assign(1, EndpointRun{});
   flow_names.clear();

@@ -68,9 +68,7 @@ void Analyzer::Impl::start_flows() {
         return std::nullopt;
       },
       [this](const flow::Emitted &e) { on_emitted(e); });
-  flows->set_local_test([this](const IpAddress &a) {
-    return opt.local_nets.empty() ? locals.touch(a) : in_local_nets(a);
-  });
+  flows->set_local_test([this](const IpAddress &a) { return is_local(a); });
 }
 
 void Analyzer::Impl::to_flow_table(const decode::PacketView &pv, std::uint64_t idx, TimeUs ts) {
@@ -115,13 +113,14 @@ std::uint32_t Analyzer::Impl::name_index_of(std::string_view name) {
   if (name.empty()) {
     return 0;
   }
-  const auto [it, fresh] =
-      flow_names.try_emplace(std::string(name), static_cast<std::uint32_t>(batch.endpoints.size()));
-  if (fresh) {
-    batch.endpoints.emplace_back(name);
-    batch_runs.emplace_back();
+  if (const auto it = flow_names.find(name); it != flow_names.end()) {
+    return it->second;
   }
-  return it->second;
+  const auto index = static_cast<std::uint32_t>(batch.endpoints.size());
+  flow_names.emplace(std::string(name), index);
+  batch.endpoints.emplace_back(name);
+  batch_runs.emplace_back();
+  return index;
 }
 
 void Analyzer::Impl::note_encrypted_dns(const flow::FlowInfo &f) {

@@ -8,9 +8,11 @@
 #pragma once
 
 #include <bitset>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -57,9 +59,16 @@ struct Analyzer::Impl {
   // always the unresolved endpoint "".
   store::Batch batch;
   std::vector<EndpointRun> batch_runs;
-  std::vector<std::uint32_t> name_stamp;                     // by NameId: batch number of last use
-  std::vector<std::uint32_t> name_index;                     // by NameId: batch-local index
-  std::unordered_map<std::string, std::uint32_t> flow_names; // flow name -> batch-local index
+  std::vector<std::uint32_t> name_stamp; // by NameId: batch number of last use
+  std::vector<std::uint32_t> name_index; // by NameId: batch-local index
+  // Flow name -> batch-local index, looked up by string_view (no copy).
+  struct NameHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  std::unordered_map<std::string, std::uint32_t, NameHash, std::equal_to<>> flow_names;
   std::uint32_t batch_no = 1;
   std::map<std::string, EndpointRun> run_summary;
 
