@@ -76,8 +76,9 @@ void Analyzer::Impl::reset_batch() {
   ++batch_no;
   batch.clear();
   // A batch handed back by the sink may be a fresh one: room for a whole
-  // batch at once, instead of growing (and copying) towards it.
-  batch.packets.reserve(opt.batch_records);
+  // batch at once, instead of growing (and copying) towards it. A flow's
+  // held packets come out together, so a batch can pass the bound a little.
+  batch.packets.reserve(opt.batch_records + opt.batch_records / 16);
   batch.endpoints.emplace_back();
   batch_runs.assign(1, EndpointRun{});
   flow_names.clear();

@@ -41,7 +41,10 @@ struct Waiter {
   bool dropped = false; // a segment was refused by the window or the budget
 };
 
-struct Entry {
+// Laid out for the per-packet path: the key, the state every packet reads
+// and the start of `info` (what emission reads) share the first two cache
+// lines; the waiting state and the once-per-flow fields come after.
+struct alignas(64) Entry {
   // Key: protocol + ends a < b (address, then port).
   IpAddress a;
   IpAddress b;
@@ -54,17 +57,17 @@ struct Entry {
   bool fin_a = false;
   bool fin_b = false;
   bool has_dns = false;
-  std::uint64_t hash = 0;
-  std::uint32_t wprev = kNil; // waiting-list links (only while holding packets)
-  std::uint32_t wnext = kNil;
   bool in_waiting = false;
   TimeUs last_ts = 0;
+  std::uint64_t hash = 0;
+  FlowInfo info;
+  std::uint32_t wprev = kNil; // waiting-list links (only while holding packets)
+  std::uint32_t wnext = kNil;
   std::uint32_t seen_waiting = 0; // packets seen while undecided
   std::uint32_t held_head = kNil;
   std::uint32_t held_tail = kNil;
   std::uint32_t held_count = 0;
   std::uint32_t waiter = kNil;
-  FlowInfo info;
 };
 
 using WaitList = detail::LruList<Entry, &Entry::wprev, &Entry::wnext>;

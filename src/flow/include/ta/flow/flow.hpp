@@ -105,20 +105,21 @@ struct Packet {
 };
 
 struct FlowInfo {
-  std::int64_t origin_source = 0; // the source of the flow's first packet
-  std::uint64_t first_frame = 0;
-  std::uint8_t protocol = 0;
-  IpAddress client;
-  std::uint16_t client_port = 0;
-  IpAddress endpoint;
-  std::uint16_t endpoint_port = 0;
-  std::string name; // final once the flow is decided (every emitted packet)
-  store::NameSource source = store::NameSource::none;
+  // What every emitted packet reads first, then what is read once per flow.
   // Free for the caller (e.g. the flow's index in its current batch); reset
   // to kNoFlow / 0 when the flow is created.
   std::uint32_t user_slot = store::kNoFlow;
+  store::NameSource source = store::NameSource::none;
+  std::uint8_t protocol = 0;
+  std::uint16_t endpoint_port = 0;
   std::uint64_t user_epoch = 0;
   std::uint64_t user_mark = 0;
+  IpAddress endpoint;
+  std::uint16_t client_port = 0;
+  IpAddress client;
+  std::int64_t origin_source = 0; // the source of the flow's first packet
+  std::uint64_t first_frame = 0;
+  std::string name; // final once the flow is decided (every emitted packet)
 };
 
 struct Emitted {
