@@ -74,6 +74,11 @@ void add_pipeline_options(CLI::App *cmd, PipelineArgs &args, bool with_metrics) 
                   "Most addresses the learnt DNS table holds (least recently learnt evicted)")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 26U));
+  cmd->add_option("--max-local-hosts", args.max_local_hosts,
+                  "Most local hosts learnt from DNS responses (without --local-net); the least "
+                  "recently active is forgotten")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24U));
   cmd->add_option("--naming", args.naming,
                   "flow: name each flow by its TLS SNI, QUIC SNI or HTTP Host, else DNS, and count "
                   "both directions; dns: DNS-only naming of outbound packets")
@@ -215,6 +220,7 @@ std::unique_ptr<ingest::Engine> open_engine(const PipelineArgs &args, bool with_
   opt.dns_table_size = args.dns_table_size;
   opt.naming = args.naming == "dns" ? attribute::Naming::dns : attribute::Naming::flow;
   opt.max_flows = args.max_flows;
+  opt.max_local_hosts = args.max_local_hosts;
   opt.flow_idle_timeout_us = static_cast<TimeUs>(args.flow_idle_timeout_seconds * 1e6);
   if (!args.doh_names_file.empty()) {
     auto names = read_name_list(args.doh_names_file);

@@ -59,13 +59,12 @@ std::string_view encrypted_dns_name(EncryptedDns kind) noexcept {
 
 Analyzer::Impl::Impl(Options o, BatchSink s)
     : opt(std::move(o)), sink(std::move(s)), table(opt.dns_table_capacity),
-      clients(opt.naming == Naming::flow ? opt.client_table_capacity : 0) {
+      clients(opt.naming == Naming::flow ? opt.client_table_capacity : 0),
+      locals(opt.local_nets.empty() ? opt.local_hosts_capacity : 1) {
   for (auto p : opt.ports) {
     port_allowed.set(p);
   }
   port_filter = !opt.ports.empty();
-  local_hosts.reserve(opt.local_hosts_capacity * 2);
-  batch.packets.reserve(opt.batch_records);
   reset_batch();
   on_tcp_message = [this](Bytes msg) { apply_dns(msg, dns_receiver, dns_ts); };
   if (opt.naming == Naming::flow) {
@@ -76,6 +75,10 @@ Analyzer::Impl::Impl(Options o, BatchSink s)
 void Analyzer::Impl::reset_batch() {
   ++batch_no;
   batch.clear();
+  // A batch handed back by the sink may be a fresh one: room for a whole
+  // batch at once, instead of growing (and copying) towards it. A flow's
+  // held packets come out together, so a batch can pass the bound a little.
+  batch.packets.reserve(opt.batch_records + opt.batch_records / 16);
   batch.endpoints.emplace_back();
   batch_runs.assign(1, EndpointRun{});
   flow_names.clear();
@@ -96,46 +99,46 @@ std::uint32_t Analyzer::Impl::batch_index(dns::NameId id) {
   return name_index[id];
 }
 
-bool Analyzer::Impl::local_cached(LocalCache &cache, const IpAddress &a) {
-  if (a == cache.address) {
-    return cache.local;
+bool Analyzer::Impl::in_local_nets(const IpAddress &a) const {
+  for (const auto &p : opt.local_nets) {
+    if (p.contains(a)) {
+      return true;
+    }
   }
-  cache.address = a;
-  cache.local = local_hosts.count(a) != 0;
-  return cache.local;
+  return false;
 }
 
+// Asking whether a packet's sender is local is also what keeps a learnt local
+// host recently active (local_hosts.hpp): the cache skips the lookup only
+// while no host was added since it last looked.
 bool Analyzer::Impl::is_local(const IpAddress &a) {
   if (!opt.local_nets.empty()) {
-    for (const auto &p : opt.local_nets) {
-      if (p.contains(a)) {
-        return true;
-      }
-    }
-    return false;
+    return in_local_nets(a);
   }
-  return local_cached(src_cache, a);
+  if (src_cache.generation == locals.generation() && flat::same_address(a, src_cache.address)) {
+    return src_cache.local;
+  }
+  src_cache.address = a;
+  src_cache.generation = locals.generation();
+  src_cache.local = locals.touch(a);
+  return src_cache.local;
 }
 
 void Analyzer::Impl::add_local(const IpAddress &a) {
   if (!opt.local_nets.empty() || !a.valid()) {
     return;
   }
-  if (!local_hosts.insert(a).second) {
+  bool evicted = false;
+  if (!locals.add(a, evicted)) {
     return;
   }
   ++stats.local_hosts_learnt;
+  if (evicted) {
+    ++stats.local_hosts_evicted;
+  }
   if (!preloading) {
     batch.local_hosts.push_back(a);
   }
-  local_order.push_back(a);
-  if (local_order.size() > opt.local_hosts_capacity) {
-    local_hosts.erase(local_order.front());
-    local_order.pop_front();
-    ++stats.local_hosts_evicted;
-  }
-  src_cache = LocalCache{}; // invalidate
-  dst_cache = LocalCache{};
 }
 
 // One whole DNS message from port 53 towards `receiver`.
@@ -345,6 +348,7 @@ void Analyzer::flush() {
 
 const Stats &Analyzer::stats() const noexcept {
   impl_->refresh_flow_stats();
+  impl_->stats.local_hosts = impl_->locals.size();
   return impl_->stats;
 }
 const dns::AddressTable &Analyzer::table() const noexcept {
@@ -354,7 +358,7 @@ const dns::TcpReassemblerStats &Analyzer::dns_tcp_stats() const noexcept {
   return impl_->tcp.stats();
 }
 std::size_t Analyzer::local_host_count() const noexcept {
-  return impl_->local_hosts.size();
+  return impl_->opt.local_nets.empty() ? impl_->locals.size() : 0;
 }
 Naming Analyzer::naming() const noexcept {
   return impl_->opt.naming;

@@ -68,6 +68,7 @@ void Analyzer::Impl::start_flows() {
         return std::nullopt;
       },
       [this](const flow::Emitted &e) { on_emitted(e); });
+  flows->set_local_test([this](const IpAddress &a) { return is_local(a); });
 }
 
 void Analyzer::Impl::to_flow_table(const decode::PacketView &pv, std::uint64_t idx, TimeUs ts) {
@@ -85,30 +86,41 @@ void Analyzer::Impl::to_flow_table(const decode::PacketView &pv, std::uint64_t i
   p.payload = pv.payload;
   p.ip_bytes = pv.ip_length;
   // A capture's own "outgoing" packet type marks a local source even when
-  // the local networks are given.
-  p.src_local = pv.direction == decode::LinkDirection::outgoing || is_local(pv.src);
-  if (!opt.local_nets.empty()) {
-    p.dst_local = is_local(pv.dst);
-  } else {
-    p.dst_local = local_cached(dst_cache, pv.dst);
-  }
+  // the local networks are given. Other ends are asked about only when the
+  // packet starts a flow (the local test set in start_flows).
+  p.src_local = pv.direction == decode::LinkDirection::outgoing;
   if (!p.record) {
     count(Outcome::already_stored); // teaches the flow table, stored before
   }
-  flows->on_packet(p);
+  flow::FlowInfo *f = flows->on_packet(p);
+  if (f != nullptr && f->user_mark != locals.generation()) {
+    touch_flow_ends(*f);
+  }
+}
+
+// A flow's ends are active hosts: they keep their place in the learnt local
+// set. A flow's first packet asked about both already (user_mark 0); later
+// packets look again only once a host was added since (local_hosts.hpp).
+void Analyzer::Impl::touch_flow_ends(flow::FlowInfo &f) {
+  if (f.user_mark != 0 && opt.local_nets.empty()) {
+    locals.touch(f.client);
+    locals.touch(f.endpoint);
+  }
+  f.user_mark = locals.generation();
 }
 
 std::uint32_t Analyzer::Impl::name_index_of(std::string_view name) {
   if (name.empty()) {
     return 0;
   }
-  const auto [it, fresh] =
-      flow_names.try_emplace(std::string(name), static_cast<std::uint32_t>(batch.endpoints.size()));
-  if (fresh) {
-    batch.endpoints.emplace_back(name);
-    batch_runs.emplace_back();
+  if (const auto it = flow_names.find(name); it != flow_names.end()) {
+    return it->second;
   }
-  return it->second;
+  const auto index = static_cast<std::uint32_t>(batch.endpoints.size());
+  flow_names.emplace(std::string(name), index);
+  batch.endpoints.emplace_back(name);
+  batch_runs.emplace_back();
+  return index;
 }
 
 void Analyzer::Impl::note_encrypted_dns(const flow::FlowInfo &f) {

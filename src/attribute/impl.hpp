@@ -8,10 +8,11 @@
 #pragma once
 
 #include <bitset>
-#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -19,6 +20,8 @@
 #include "ta/attribute/analyzer.hpp"
 #include "ta/dns/client_table.hpp"
 #include "ta/flow/flow.hpp"
+
+#include "local_hosts.hpp"
 
 namespace ta::attribute {
 
@@ -40,25 +43,32 @@ struct Analyzer::Impl {
   bool port_filter = false;
 
   // Local hosts learnt from DNS responses (when Options::local_nets is empty),
-  // bounded with first-in-first-out eviction. One-entry caches per side serve
-  // the common case of one client sending most packets.
-  std::unordered_set<IpAddress, IpAddressHash> local_hosts;
-  std::deque<IpAddress> local_order;
+  // bounded, least recently active evicted (local_hosts.hpp). A one-entry
+  // cache serves the common case of one host sending most packets; it is
+  // valid while the set's generation is the one it saw.
+  LocalHosts locals;
   struct LocalCache {
     IpAddress address;
+    std::uint64_t generation = 0;
     bool local = false;
   };
   LocalCache src_cache;
-  LocalCache dst_cache;
   bool preloading = false; // seeding from the store: nothing to persist again
 
   // The open batch. Names get a batch-local index on first use; index 0 is
   // always the unresolved endpoint "".
   store::Batch batch;
   std::vector<EndpointRun> batch_runs;
-  std::vector<std::uint32_t> name_stamp;                     // by NameId: batch number of last use
-  std::vector<std::uint32_t> name_index;                     // by NameId: batch-local index
-  std::unordered_map<std::string, std::uint32_t> flow_names; // flow name -> batch-local index
+  std::vector<std::uint32_t> name_stamp; // by NameId: batch number of last use
+  std::vector<std::uint32_t> name_index; // by NameId: batch-local index
+  // Flow name -> batch-local index, looked up by string_view (no copy).
+  struct NameHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  std::unordered_map<std::string, std::uint32_t, NameHash, std::equal_to<>> flow_names;
   std::uint32_t batch_no = 1;
   std::map<std::string, EndpointRun> run_summary;
 
@@ -80,8 +90,9 @@ struct Analyzer::Impl {
   // analyzer.cpp
   void reset_batch();
   std::uint32_t batch_index(dns::NameId id);
-  bool local_cached(LocalCache &cache, const IpAddress &a);
   bool is_local(const IpAddress &a);
+  bool in_local_nets(const IpAddress &a) const;
+  void touch_flow_ends(flow::FlowInfo &f);
   void add_local(const IpAddress &a);
   void apply_dns(Bytes msg, const IpAddress &receiver, TimeUs ts);
   void count(Outcome o) { ++stats.outcomes[static_cast<std::size_t>(o)]; }

@@ -142,7 +142,7 @@ private:
 
 class QuicDatagrams final : public DatagramNamer {
 public:
-  void reset() noexcept override { parser_ = quic::InitialParser{}; }
+  void reset() noexcept override { parser_.reset(); }
 
   NameStep feed(Bytes datagram, std::string &name) noexcept override {
     const quic::FeedResult r = parser_.feed(datagram);

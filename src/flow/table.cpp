@@ -41,7 +41,10 @@ struct Waiter {
   bool dropped = false; // a segment was refused by the window or the budget
 };
 
-struct Entry {
+// Laid out for the per-packet path: the key, the state every packet reads
+// and the start of `info` (what emission reads) share the first two cache
+// lines; the waiting state and the once-per-flow fields come after.
+struct alignas(64) Entry {
   // Key: protocol + ends a < b (address, then port).
   IpAddress a;
   IpAddress b;
@@ -54,22 +57,28 @@ struct Entry {
   bool fin_a = false;
   bool fin_b = false;
   bool has_dns = false;
-  std::uint64_t hash = 0;
-  std::uint32_t prev = kNil; // LRU links
-  std::uint32_t next = kNil;
-  std::uint32_t wprev = kNil; // waiting-list links (only while holding packets)
-  std::uint32_t wnext = kNil;
   bool in_waiting = false;
   TimeUs last_ts = 0;
+  std::uint64_t hash = 0;
+  FlowInfo info;
+  std::uint32_t wprev = kNil; // waiting-list links (only while holding packets)
+  std::uint32_t wnext = kNil;
   std::uint32_t seen_waiting = 0; // packets seen while undecided
   std::uint32_t held_head = kNil;
   std::uint32_t held_tail = kNil;
   std::uint32_t held_count = 0;
   std::uint32_t waiter = kNil;
-  FlowInfo info;
 };
 
 using WaitList = detail::LruList<Entry, &Entry::wprev, &Entry::wnext>;
+
+// The recency links live beside the pool, not in the entries: moving a flow
+// to the back touches its neighbours' links on every packet, and 8-byte
+// links stay in cache where whole entries would not.
+struct Link {
+  std::uint32_t prev = kNil;
+  std::uint32_t next = kNil;
+};
 
 [[nodiscard]] bool same_address(const IpAddress &x, const IpAddress &y) noexcept {
   std::uint64_t x_lo = 0;
@@ -84,14 +93,25 @@ using WaitList = detail::LruList<Entry, &Entry::wprev, &Entry::wnext>;
 }
 
 // (x, xp) < (y, yp): any strict order works, it only picks a canonical side.
+// The address bytes compare as two native 64-bit words (no memcmp call).
 [[nodiscard]] bool end_less(const IpAddress &x, std::uint16_t xp, const IpAddress &y,
                             std::uint16_t yp) noexcept {
   if (x.family != y.family) {
     return x.family < y.family;
   }
-  const int c = std::memcmp(x.bytes.data(), y.bytes.data(), 16);
-  if (c != 0) {
-    return c < 0;
+  std::uint64_t x_lo = 0;
+  std::uint64_t x_hi = 0;
+  std::uint64_t y_lo = 0;
+  std::uint64_t y_hi = 0;
+  std::memcpy(&x_lo, x.bytes.data(), 8);
+  std::memcpy(&y_lo, y.bytes.data(), 8);
+  if (x_lo != y_lo) {
+    return x_lo < y_lo;
+  }
+  std::memcpy(&x_hi, x.bytes.data() + 8, 8);
+  std::memcpy(&y_hi, y.bytes.data() + 8, 8);
+  if (x_hi != y_hi) {
+    return x_hi < y_hi;
   }
   return xp < yp;
 }
@@ -127,18 +147,23 @@ struct Table::Impl {
   Options opt;
   DnsLookup dns;
   Sink sink;
+  LocalTest local_test;
   std::unique_ptr<detail::NamingFactory> naming;
 
   std::vector<Entry> pool;
   std::vector<std::uint32_t> free_entries;
   detail::FlatIndex index;
-  detail::LruList<Entry> lru;
+  std::vector<Link> links; // parallel to pool
+  detail::LruList<Link> lru;
   WaitList waiting;
   std::vector<Held> held;
   std::uint32_t held_free = kNil;
   std::vector<Waiter> waiters;
   std::vector<std::uint32_t> free_waiters;
   std::int64_t source = 0;
+  // The flow of the previous packet: consecutive packets of one flow skip
+  // the hash and the index (kNil once that flow leaves the table).
+  std::uint32_t last_flow = kNil;
   Stats stats;
   std::string scratch; // a parser's name, before it is copied into the flow
 
@@ -146,6 +171,11 @@ struct Table::Impl {
       : opt(o), dns(std::move(d)), sink(std::move(s)), naming(std::move(n)) {
     opt.max_flows = std::max<std::size_t>(opt.max_flows, 1);
     opt.max_wait_packets = std::max<std::size_t>(opt.max_wait_packets, 1);
+    // Address space only: pages are touched as flows arrive, and the pool
+    // never moves (growing by copies cost page faults and time per flow).
+    const std::size_t up_front = std::min<std::size_t>(opt.max_flows, std::size_t{1} << 20U);
+    pool.reserve(up_front);
+    links.reserve(up_front);
   }
 
   // --- emission -------------------------------------------------------------
@@ -313,8 +343,11 @@ struct Table::Impl {
 
   void remove(std::uint32_t idx) {
     Entry &e = pool[idx];
+    if (last_flow == idx) {
+      last_flow = kNil;
+    }
     index.erase(e.hash, idx);
-    lru.unlink(pool, idx);
+    lru.unlink(links, idx);
     free_entries.push_back(idx);
     --stats.active;
   }
@@ -350,6 +383,7 @@ struct Table::Impl {
     } else {
       idx = static_cast<std::uint32_t>(pool.size());
       pool.emplace_back();
+      links.emplace_back();
     }
     Entry &e = pool[idx];
     e.a = src_is_a ? p.src : p.dst;
@@ -360,8 +394,14 @@ struct Table::Impl {
     e.hash = hash;
     // Which end is the endpoint, fixed now (see flow.hpp).
     bool endpoint_is_dst = true;
-    if (p.src_local != p.dst_local) {
-      endpoint_is_dst = p.src_local;
+    bool src_local = p.src_local;
+    bool dst_local = p.dst_local;
+    if (local_test) {
+      src_local = src_local || local_test(p.src);
+      dst_local = dst_local || local_test(p.dst);
+    }
+    if (src_local != dst_local) {
+      endpoint_is_dst = src_local;
     } else if (p.protocol == kTcp && syn_only) {
       endpoint_is_dst = true;
     } else if (p.sport != p.dport) {
@@ -389,6 +429,7 @@ struct Table::Impl {
     info.source = NameSource::none;
     info.user_slot = store::kNoFlow;
     info.user_epoch = 0;
+    info.user_mark = 0;
     e.has_dns = false;
     info.name.clear();
     if (dns) {
@@ -399,14 +440,14 @@ struct Table::Impl {
     }
     e.waiter = acquire_waiter(p.protocol);
     index.insert(hash, idx);
-    lru.push_back(pool, idx);
+    lru.push_back(links, idx);
     ++stats.flows_created;
     ++stats.active;
     ++stats.waiting;
     return idx;
   }
 
-  void on_packet(const Packet &p) {
+  FlowInfo *on_packet(const Packet &p) {
     ++stats.packets;
     sweep(p.ts);
     const bool src_is_a = !end_less(p.dst, p.dport, p.src, p.sport);
@@ -414,15 +455,22 @@ struct Table::Impl {
     const IpAddress &b = src_is_a ? p.dst : p.src;
     const std::uint16_t pa = src_is_a ? p.sport : p.dport;
     const std::uint16_t pb = src_is_a ? p.dport : p.sport;
-    const std::uint64_t hash = hash_key(a, pa, b, pb, p.protocol);
     const bool tcp = p.protocol == kTcp;
     const bool syn_only = tcp && (p.tcp_flags & (kSyn | kAck)) == kSyn;
-
-    std::uint32_t idx = index.find(hash, [&](std::uint32_t i) {
+    const auto same_key = [&](std::uint32_t i) {
       const Entry &e = pool[i];
       return e.protocol == p.protocol && e.pa == pa && e.pb == pb && same_address(e.a, a) &&
              same_address(e.b, b);
-    });
+    };
+    std::uint64_t hash = 0;
+    std::uint32_t idx = kNil;
+    if (last_flow != kNil && same_key(last_flow)) {
+      idx = last_flow;
+      hash = pool[idx].hash;
+    } else {
+      hash = hash_key(a, pa, b, pb, p.protocol);
+      idx = index.find(hash, same_key);
+    }
     if (idx != kNil) {
       Entry &e = pool[idx];
       if (p.ts - e.last_ts > opt.idle_timeout_us) {
@@ -435,8 +483,10 @@ struct Table::Impl {
     }
     if (idx == kNil) {
       idx = create(p, src_is_a, hash, syn_only);
+      last_flow = idx;
     } else {
-      lru.move_to_back(pool, idx);
+      last_flow = idx;
+      lru.move_to_back(links, idx);
       Entry &e = pool[idx];
       e.last_ts = std::max(e.last_ts, p.ts);
     }
@@ -470,7 +520,7 @@ struct Table::Impl {
       decide(idx, DecideReason::wait_bound, nullptr);
     }
     if (!p.record) {
-      return;
+      return &pool[idx].info;
     }
     if (!pool[idx].decided) {
       while (stats.held_packets >= opt.max_held_total && !waiting.empty()) {
@@ -485,6 +535,7 @@ struct Table::Impl {
     } else {
       hold(idx, p, dir);
     }
+    return &pool[idx].info;
   }
 
   void decide_all() {
@@ -492,7 +543,7 @@ struct Table::Impl {
     while (!waiting.empty()) {
       decide(waiting.front(), DecideReason::end_of_input, nullptr);
     }
-    for (std::uint32_t i = lru.front(); i != kNil && stats.waiting > 0; i = pool[i].next) {
+    for (std::uint32_t i = lru.front(); i != kNil && stats.waiting > 0; i = links[i].next) {
       decide(i, DecideReason::end_of_input, nullptr);
     }
   }
@@ -512,8 +563,12 @@ void Table::begin_source(std::int64_t source_id) {
   impl_->source = source_id;
 }
 
-void Table::on_packet(const Packet &packet) noexcept {
-  impl_->on_packet(packet);
+void Table::set_local_test(LocalTest test) {
+  impl_->local_test = std::move(test);
+}
+
+FlowInfo *Table::on_packet(const Packet &packet) noexcept {
+  return impl_->on_packet(packet);
 }
 
 void Table::release_all() {

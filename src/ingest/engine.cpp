@@ -22,6 +22,7 @@ Result<std::unique_ptr<Engine>> Engine::open(std::unique_ptr<store::Store> store
   opt.ports = options.ports;
   opt.naming = options.naming;
   opt.max_flows = options.max_flows;
+  opt.local_hosts_capacity = options.max_local_hosts;
   opt.flow_idle_timeout_us = options.flow_idle_timeout_us;
   opt.doh_names = options.doh_names;
   std::unique_ptr<Engine> e(new Engine());

@@ -80,6 +80,17 @@ Metrics::Impl::Impl(const Options &o)
                              .Help("Local hosts learnt from DNS responses they received")
                              .Register(*registry)
                              .Add({})),
+      local_host_evictions(prometheus::BuildCounter()
+                               .Name("traffic_local_host_evictions_total")
+                               .Help("Learnt local hosts forgotten, least recently active first, "
+                                     "over --max-local-hosts")
+                               .Register(*registry)
+                               .Add({})),
+      local_hosts(prometheus::BuildGauge()
+                      .Name("traffic_local_hosts")
+                      .Help("Local hosts learnt from DNS responses and held now")
+                      .Register(*registry)
+                      .Add({})),
       capture_received(prometheus::BuildCounter()
                            .Name("traffic_capture_received_total")
                            .Help("Packets received by the capture (libpcap ps_recv)")

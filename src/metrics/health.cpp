@@ -39,6 +39,8 @@ void Metrics::publish(const attribute::Stats &stats, std::size_t dns_table_size,
   }
   add_delta(m.unresolved, last.unresolved, stats.unresolved);
   add_delta(m.local_hosts_learnt, last.local_hosts_learnt, stats.local_hosts_learnt);
+  add_delta(m.local_host_evictions, last.local_hosts_evicted, stats.local_hosts_evicted);
+  m.local_hosts.Set(as_double(stats.local_hosts));
   add_delta(m.dns_table_evictions, m.last_evictions, dns_evictions);
   for (std::size_t i = 0; i < stats.names.size(); ++i) {
     add_delta(*m.name_counters[i], last.names[i], stats.names[i]);

@@ -133,6 +133,8 @@ struct Metrics::Impl {
   prometheus::Counter &dns_table_evictions;
   prometheus::Counter &unresolved;
   prometheus::Counter &local_hosts_learnt;
+  prometheus::Counter &local_host_evictions;
+  prometheus::Gauge &local_hosts;
   prometheus::Family<prometheus::Counter> &capture_received;
   prometheus::Family<prometheus::Counter> &capture_dropped;
   prometheus::Family<prometheus::Counter> &capture_if_dropped;

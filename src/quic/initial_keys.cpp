@@ -15,7 +15,9 @@
 #include <cstring>
 #include <string_view>
 
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
 
 namespace ta::quic {
 namespace {
@@ -33,13 +35,53 @@ constexpr std::size_t kSecretLength = 32; // SHA-256
 
 using Secret = std::array<unsigned char, kSecretLength>;
 
+// HMAC-SHA256 through one MAC context per thread, its algorithm and digest
+// fetched once: the one-shot HMAC() looks both up by name on every call,
+// which cost more than the hashing (four calls per QUIC connection).
+class Hmac {
+public:
+  Hmac() noexcept {
+    mac_ = EVP_MAC_fetch(nullptr, OSSL_MAC_NAME_HMAC, nullptr);
+    ctx_ = mac_ != nullptr ? EVP_MAC_CTX_new(mac_) : nullptr;
+    if (ctx_ != nullptr) {
+      char digest[] = "SHA256";
+      const OSSL_PARAM params[] = {
+          OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+          OSSL_PARAM_construct_end()};
+      ready_ = EVP_MAC_CTX_set_params(ctx_, params) == 1;
+    }
+  }
+  ~Hmac() {
+    EVP_MAC_CTX_free(ctx_);
+    EVP_MAC_free(mac_);
+  }
+  Hmac(const Hmac &) = delete;
+  Hmac &operator=(const Hmac &) = delete;
+
+  bool operator()(const unsigned char *key, std::size_t key_length, const unsigned char *in,
+                  std::size_t in_length, Secret &out) noexcept {
+    std::size_t length = 0;
+    return ready_ && EVP_MAC_init(ctx_, key, key_length, nullptr) == 1 &&
+           EVP_MAC_update(ctx_, in, in_length) == 1 &&
+           EVP_MAC_final(ctx_, out.data(), &length, out.size()) == 1 && length == kSecretLength;
+  }
+
+private:
+  EVP_MAC *mac_ = nullptr;
+  EVP_MAC_CTX *ctx_ = nullptr;
+  bool ready_ = false;
+};
+
+bool hmac_sha256(const unsigned char *key, std::size_t key_length, const unsigned char *in,
+                 std::size_t in_length, Secret &out) noexcept {
+  thread_local Hmac hmac;
+  return hmac(key, key_length, in, in_length, out);
+}
+
 bool hkdf_extract(const std::uint8_t *salt, std::size_t salt_length, Bytes ikm,
                   Secret &prk) noexcept {
-  unsigned int length = 0;
   const auto *in = reinterpret_cast<const unsigned char *>(ikm.data());
-  return HMAC(EVP_sha256(), salt, static_cast<int>(salt_length), in, ikm.size(), prk.data(),
-              &length) != nullptr &&
-         length == kSecretLength;
+  return hmac_sha256(salt, salt_length, in, ikm.size(), prk);
 }
 
 bool hkdf_expand_label(const Secret &secret, std::string_view label, unsigned char *out,
@@ -62,14 +104,30 @@ bool hkdf_expand_label(const Secret &secret, std::string_view label, unsigned ch
   info[n++] = 0; // empty context
   info[n++] = 1; // HKDF-Expand counter for T(1)
   Secret t{};
-  unsigned int length = 0;
-  if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), info.data(), n, t.data(),
-           &length) == nullptr ||
-      length != kSecretLength) {
+  if (!hmac_sha256(secret.data(), secret.size(), info.data(), n, t)) {
     return false;
   }
   std::memcpy(out, t.data(), out_length);
   return true;
+}
+
+// AES-128-ECB (header protection) and AES-128-GCM (the AEAD), fetched once
+// per thread; the EVP_aes_*() handles would be looked up at every key load.
+struct Ciphers {
+  EVP_CIPHER *ecb = EVP_CIPHER_fetch(nullptr, "AES-128-ECB", nullptr);
+  EVP_CIPHER *gcm = EVP_CIPHER_fetch(nullptr, "AES-128-GCM", nullptr);
+  Ciphers() noexcept = default;
+  ~Ciphers() {
+    EVP_CIPHER_free(ecb);
+    EVP_CIPHER_free(gcm);
+  }
+  Ciphers(const Ciphers &) = delete;
+  Ciphers &operator=(const Ciphers &) = delete;
+};
+
+const Ciphers &ciphers() noexcept {
+  thread_local const Ciphers c;
+  return c;
 }
 
 } // namespace
@@ -103,7 +161,6 @@ PacketKeys::~PacketKeys() {
 
 bool PacketKeys::load(Version version, Bytes dcid) noexcept {
   loaded_ = false;
-  fell_back = false;
   if (hp_ctx_ == nullptr || aead_ctx_ == nullptr || dcid.size() > dcid_.size()) {
     return false;
   }
@@ -113,11 +170,19 @@ bool PacketKeys::load(Version version, Bytes dcid) noexcept {
   }
   const auto *key = reinterpret_cast<const unsigned char *>(keys.key.data());
   const auto *hp = reinterpret_cast<const unsigned char *>(keys.hp.data());
-  if (EVP_EncryptInit_ex(hp_ctx_, EVP_aes_128_ecb(), nullptr, hp, nullptr) != 1 ||
+  // Once the contexts know their ciphers, a new key alone is loaded (naming
+  // the cipher again resets and re-creates the context's state).
+  const Ciphers &c = ciphers();
+  const EVP_CIPHER *ecb = ciphers_set_ ? nullptr : c.ecb;
+  const EVP_CIPHER *gcm = ciphers_set_ ? nullptr : c.gcm;
+  if (c.ecb == nullptr || c.gcm == nullptr ||
+      EVP_EncryptInit_ex(hp_ctx_, ecb, nullptr, hp, nullptr) != 1 ||
       EVP_CIPHER_CTX_set_padding(hp_ctx_, 0) != 1 ||
-      EVP_DecryptInit_ex(aead_ctx_, EVP_aes_128_gcm(), nullptr, key, nullptr) != 1) {
+      EVP_DecryptInit_ex(aead_ctx_, gcm, nullptr, key, nullptr) != 1) {
+    ciphers_set_ = false;
     return false;
   }
+  ciphers_set_ = true;
   iv_ = keys.iv;
   std::copy(dcid.begin(), dcid.end(), dcid_.begin());
   dcid_length_ = dcid.size();

@@ -30,6 +30,11 @@ public:
   // Derives the keys of (version, dcid) and loads them into the contexts.
   [[nodiscard]] bool load(Version version, Bytes dcid) noexcept;
   [[nodiscard]] bool loaded() const noexcept { return loaded_; }
+  // Unloads (a new connection); the cipher contexts stay allocated.
+  void forget() noexcept {
+    loaded_ = false;
+    dcid_length_ = 0;
+  }
   [[nodiscard]] bool matches(Version version, Bytes dcid) const noexcept;
   [[nodiscard]] bool same_dcid(const PacketKeys &other) const noexcept;
 
@@ -42,11 +47,6 @@ public:
   [[nodiscard]] bool open(std::uint64_t packet_number, Bytes aad, std::byte *payload,
                           std::size_t length, const std::byte *tag) noexcept;
 
-  // Set when the keys of this DCID failed and an older key set opened the
-  // packet instead (a client keeps its first keys after the server picked
-  // a new DCID, RFC 9001 §5.2): try the older set first next time.
-  bool fell_back = false;
-
 private:
   EVP_CIPHER_CTX *hp_ctx_ = nullptr;
   EVP_CIPHER_CTX *aead_ctx_ = nullptr;
@@ -55,6 +55,7 @@ private:
   std::size_t dcid_length_ = 0;
   Version version_ = Version::v1;
   bool loaded_ = false;
+  bool ciphers_set_ = false; // the contexts were initialised with their ciphers
 };
 
 } // namespace ta::quic::detail

@@ -103,6 +103,7 @@ TEST(Metrics, PreCreatesEveryOutcomeAndReasonAtZero) {
        {"traffic_frames_total", "traffic_dns_responses_total", "traffic_dns_answers_learnt_total",
         "traffic_dns_table_addresses", "traffic_dns_table_evictions_total",
         "traffic_unresolved_packets_total", "traffic_local_hosts_learnt_total",
+        "traffic_local_host_evictions_total", "traffic_local_hosts",
         "traffic_capture_files_ingested_total", "traffic_store_errors_total",
         "traffic_store_records_pending", "traffic_store_batch_seconds_count"}) {
     EXPECT_EQ(value(text, s), 0.0) << s;
@@ -238,8 +239,12 @@ TEST(Metrics, PublishAddsIncreasesOfCumulativeStats) {
   st.dns_errors[static_cast<std::size_t>(dns::DnsError::pointer_loop)] = 2;
   st.unresolved = 5;
   st.local_hosts_learnt = 1;
+  st.local_hosts_evicted = 2;
+  st.local_hosts = 7;
   m->publish(st, 25, 3);
   st.frames = 150;
+  st.local_hosts_evicted = 5;
+  st.local_hosts = 6;
   st.outcomes[static_cast<std::size_t>(attribute::Outcome::counted)] = 110;
   m->publish(st, 24, 4);
   const std::string text = m->render();
@@ -251,6 +256,8 @@ TEST(Metrics, PublishAddsIncreasesOfCumulativeStats) {
   EXPECT_EQ(value(text, "traffic_dns_errors_total{reason=\"pointer_loop\"}"), 2.0);
   EXPECT_EQ(value(text, "traffic_unresolved_packets_total"), 5.0);
   EXPECT_EQ(value(text, "traffic_local_hosts_learnt_total"), 1.0);
+  EXPECT_EQ(value(text, "traffic_local_host_evictions_total"), 5.0); // a counter of the total
+  EXPECT_EQ(value(text, "traffic_local_hosts"), 6.0);                // a level: the latest
   EXPECT_EQ(value(text, "traffic_dns_table_addresses"), 24.0);
   EXPECT_EQ(value(text, "traffic_dns_table_evictions_total"), 4.0);
 }

@@ -89,6 +89,8 @@ struct Options {
   // Hostnames of DoH services (lower-case); empty: the built-in list.
   std::vector<std::string> doh_names;
   std::size_t dns_table_capacity = 1U << 20U;
+  // Local hosts learnt from DNS responses; over it the least recently active
+  // one (receiving a response, sending, or an end of a flow) is forgotten.
   std::size_t local_hosts_capacity = 4096;
   std::size_t batch_records = 65536; // records (or learnt answers) per batch
 };
@@ -102,7 +104,8 @@ struct Stats {
   std::uint64_t dns_answers_learnt = 0; // address->name applied
   std::array<std::uint64_t, static_cast<std::size_t>(dns::DnsError::count_)> dns_errors{};
   std::uint64_t local_hosts_learnt = 0;
-  std::uint64_t local_hosts_evicted = 0;
+  std::uint64_t local_hosts_evicted = 0; // the least recently active, over the bound
+  std::uint64_t local_hosts = 0;         // learnt local hosts now (a level)
   // Flow naming: counted packets (both directions) by the source of their
   // name, received traffic, the flow table, encrypted DNS flows by kind.
   std::array<std::uint64_t, static_cast<std::size_t>(store::NameSource::count_)> names{};

@@ -98,24 +98,28 @@ struct Packet {
   std::uint32_t tcp_seq = 0;
   std::span<const std::byte> payload;
   std::uint32_t ip_bytes = 0;
-  bool src_local = false; // local hosts as known now
+  // Local hosts as known now. With a LocalTest set (Table::set_local_test)
+  // an end not marked here is asked about when its packet starts a flow.
+  bool src_local = false;
   bool dst_local = false;
 };
 
 struct FlowInfo {
-  std::int64_t origin_source = 0; // the source of the flow's first packet
-  std::uint64_t first_frame = 0;
-  std::uint8_t protocol = 0;
-  IpAddress client;
-  std::uint16_t client_port = 0;
-  IpAddress endpoint;
-  std::uint16_t endpoint_port = 0;
-  std::string name; // final once the flow is decided (every emitted packet)
-  store::NameSource source = store::NameSource::none;
+  // What every emitted packet reads first, then what is read once per flow.
   // Free for the caller (e.g. the flow's index in its current batch); reset
   // to kNoFlow / 0 when the flow is created.
   std::uint32_t user_slot = store::kNoFlow;
+  store::NameSource source = store::NameSource::none;
+  std::uint8_t protocol = 0;
+  std::uint16_t endpoint_port = 0;
   std::uint64_t user_epoch = 0;
+  std::uint64_t user_mark = 0;
+  IpAddress endpoint;
+  std::uint16_t client_port = 0;
+  IpAddress client;
+  std::int64_t origin_source = 0; // the source of the flow's first packet
+  std::uint64_t first_frame = 0;
+  std::string name; // final once the flow is decided (every emitted packet)
 };
 
 struct Emitted {
@@ -131,6 +135,9 @@ struct Emitted {
 using DnsLookup = std::function<std::optional<std::string_view>(const IpAddress &client,
                                                                 const IpAddress &endpoint)>;
 using Sink = std::function<void(const Emitted &)>;
+// "Is this address a local host?", asked only for the ends of a packet that
+// starts a flow (the endpoint side is decided there and nowhere else).
+using LocalTest = std::function<bool(const IpAddress &)>;
 
 // How a flow left the table (or became ended). Names: flow_end_name().
 enum class FlowEnd : std::uint8_t { fin, rst, idle, evicted, count_ };
@@ -221,8 +228,11 @@ public:
 
   // New flows carry this source id. Decides every waiting flow first.
   void begin_source(std::int64_t source_id);
-  // Hot path.
-  void on_packet(const Packet &packet) noexcept;
+  // Asked at each flow's first packet for the ends Packet does not mark.
+  void set_local_test(LocalTest test);
+  // Hot path. Returns the packet's flow (valid until the next call; the
+  // caller may set user_*).
+  FlowInfo *on_packet(const Packet &packet) noexcept;
   // End of input: decides every waiting flow and emits what is held.
   void release_all();
 

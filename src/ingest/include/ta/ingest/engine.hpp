@@ -41,6 +41,7 @@ struct Options {
   std::vector<IpPrefix> local_nets; // empty: learn local hosts from DNS
   std::vector<std::uint16_t> ports; // empty: every destination port counts
   std::size_t dns_table_size = 1U << 20U;
+  std::size_t max_local_hosts = 4096; // learnt local hosts (see attribute::Options)
   // Naming (see attribute::Options).
   attribute::Naming naming = attribute::Naming::flow;
   std::size_t max_flows = 131072;

@@ -117,6 +117,10 @@ public:
   // One UDP payload sent by the client.
   [[nodiscard]] FeedResult feed(Bytes udp_payload) noexcept;
 
+  // Starts over for a new connection, keeping the buffers and cipher
+  // contexts of the last one (a parser that decided holds them until then).
+  void reset() noexcept;
+
   [[nodiscard]] bool done() const noexcept { return done_; }
   [[nodiscard]] const InitialStats &stats() const noexcept { return stats_; }
 
@@ -128,6 +132,7 @@ private:
   void finish(Outcome outcome, Bytes name);
 
   std::unique_ptr<State> state_;
+  std::unique_ptr<State> spare_; // the last connection's, for the next one
   InitialStats stats_;
   std::string sni_;
   Outcome final_ = Outcome::need_more;
