@@ -6,6 +6,9 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -71,6 +74,11 @@ void add_pipeline_options(CLI::App *cmd, PipelineArgs &args, bool with_metrics) 
                   "Most addresses the learnt DNS table holds (least recently learnt evicted)")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 26U));
+  cmd->add_option("--summary-size", args.summary_size,
+                  "Most endpoints the run summary keeps; the least busy of the rest are folded "
+                  "into one (other) line")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24U));
   cmd->add_option("--naming", args.naming,
                   "flow: name each flow by its TLS SNI, QUIC SNI or HTTP Host, else DNS, and count "
                   "both directions; dns: DNS-only naming of outbound packets")
@@ -199,6 +207,7 @@ std::string metrics_failure_line(const Status &st, const std::string &listen) {
 std::unique_ptr<ingest::Engine> open_engine(const PipelineArgs &args, bool with_metrics) {
   ingest::Options opt;
   opt.dns_table_size = args.dns_table_size;
+  opt.summary_size = args.summary_size;
   opt.naming = args.naming == "dns" ? attribute::Naming::dns : attribute::Naming::flow;
   opt.max_flows = args.max_flows;
   opt.flow_idle_timeout_us = static_cast<TimeUs>(args.flow_idle_timeout_seconds * 1e6);
@@ -269,8 +278,19 @@ void print_summary(const attribute::Analyzer &analyzer, double seconds) {
     std::printf("%-40s %12s %12s  %-27s  %-27s\n", "ENDPOINT", "PACKETS", "BYTES", "FIRST SEEN",
                 "LAST SEEN");
   }
+  // The bounded summary's kept endpoints, then what was folded out of it.
+  std::vector<std::pair<std::string, const attribute::EndpointRun *>> rows;
+  rows.reserve(analyzer.run_summary().size() + 1);
   for (const auto &[name, r] : analyzer.run_summary()) {
-    const char *shown = name.empty() ? "(unresolved)" : name.c_str();
+    rows.emplace_back(name.empty() ? "(unresolved)" : name, &r);
+  }
+  const attribute::EndpointRun &rest = analyzer.run_summary_rest();
+  if (analyzer.run_summary_folded() != 0) {
+    rows.emplace_back("(other)", &rest);
+  }
+  for (const auto &[shown_name, run] : rows) {
+    const char *shown = shown_name.c_str();
+    const attribute::EndpointRun &r = *run;
     if (flows) {
       std::printf("%-40s %12llu %12llu %12llu %12llu  %-27s  %-27s\n", shown,
                   static_cast<unsigned long long>(r.packets),
@@ -304,6 +324,12 @@ void print_summary(const attribute::Analyzer &analyzer, double seconds) {
               static_cast<unsigned long long>(st.outcome(attribute::Outcome::counted)),
               human_bytes(st.bytes_counted).c_str(), static_cast<unsigned long long>(st.unresolved),
               seconds, seconds > 0 ? static_cast<double>(st.frames) / seconds : 0.0);
+  if (analyzer.run_summary_folded() != 0) {
+    std::printf("summary: the %zu busiest endpoints; (other) adds up %llu folded out of it "
+                "(--summary-size)\n",
+                analyzer.run_summary().size(),
+                static_cast<unsigned long long>(analyzer.run_summary_folded()));
+  }
   std::printf("skipped:%s\n", skipped.empty() ? " none" : skipped.c_str());
   std::printf("dns: %llu responses, %llu answers learnt, table %zu addresses (%llu evicted)%s%s\n",
               static_cast<unsigned long long>(st.dns_responses),

@@ -24,6 +24,7 @@ Result<std::unique_ptr<Engine>> Engine::open(std::unique_ptr<store::Store> store
   opt.max_flows = options.max_flows;
   opt.flow_idle_timeout_us = options.flow_idle_timeout_us;
   opt.doh_names = options.doh_names;
+  opt.summary_capacity = options.summary_size;
   std::unique_ptr<Engine> e(new Engine());
   e->spool_wait_ = options.spool_wait;
   e->store_ = std::move(store);
