@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <iostream>
 #include <optional>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -116,10 +117,40 @@ bool parse_bound(const char *flag, const std::string &text, std::optional<TimeUs
   return out.has_value();
 }
 
-void dump_json(const nlohmann::json &j) {
+// The JSON text of `j`, indented by 2: every JSON output goes through here.
+std::string json_text(const nlohmann::json &j) {
   // Invalid UTF-8 in names is replaced, never an exception.
-  std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
 }
+
+void dump_json(const nlohmann::json &j) {
+  std::cout << json_text(j) << '\n';
+}
+
+// Writes a JSON array one element at a time, byte for byte what dump_json
+// prints for the whole array, so output starts at once and memory does not
+// grow with the row count.
+class JsonArrayWriter {
+public:
+  void add(const nlohmann::json &element) {
+    std::string text = json_text(element);
+    // Nest it one level: formatting newlines only (strings escape theirs).
+    std::string nested = "  ";
+    nested.reserve(text.size() + text.size() / 8);
+    for (const char c : text) {
+      nested += c;
+      if (c == '\n') {
+        nested += "  ";
+      }
+    }
+    std::cout << (first_ ? "[\n" : ",\n") << nested;
+    first_ = false;
+  }
+  void finish() { std::cout << (first_ ? "[]\n" : "\n]\n"); }
+
+private:
+  bool first_ = true;
+};
 
 } // namespace
 
@@ -133,58 +164,67 @@ int run_query_endpoints(const QueryArgs &args) {
   if (!s) {
     return kExitBadInput;
   }
-  std::vector<store::EndpointSummary> rows;
-  if (auto st = s->query_endpoints(range, rows); !st) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", st.message().c_str());
-    return kExitFailure;
-  }
+  // Each row is written as the store yields it (table: fixed column widths,
+  // as always, so nothing needs a first pass).
+  const auto addresses_text = [](const store::EndpointSummary &r) {
+    std::string addrs;
+    for (const auto &a : r.addresses) {
+      addrs += (addrs.empty() ? "" : " ") + a;
+    }
+    return addrs;
+  };
+  store::Store::EndpointSink row;
+  JsonArrayWriter json;
   if (args.format == "json") {
-    auto arr = nlohmann::json::array();
-    for (const auto &r : rows) {
+    row = [&json](const store::EndpointSummary &r) {
       auto names = nlohmann::json::object();
       for (std::size_t i = 0; i < r.names.size(); ++i) {
         names[std::string(store::name_source_name(static_cast<store::NameSource>(i)))] = r.names[i];
       }
-      arr.push_back({{"endpoint", r.endpoint},
-                     {"packets", r.packets},
-                     {"bytes", r.bytes},
-                     {"first_seen", format_rfc3339_us(r.first_seen)},
-                     {"last_seen", format_rfc3339_us(r.last_seen)},
-                     {"addresses", r.addresses},
-                     {"received_packets", r.received_packets},
-                     {"received_bytes", r.received_bytes},
-                     {"names", names}});
-    }
-    dump_json(arr);
+      json.add({{"endpoint", r.endpoint},
+                {"packets", r.packets},
+                {"bytes", r.bytes},
+                {"first_seen", format_rfc3339_us(r.first_seen)},
+                {"last_seen", format_rfc3339_us(r.last_seen)},
+                {"addresses", r.addresses},
+                {"received_packets", r.received_packets},
+                {"received_bytes", r.received_bytes},
+                {"names", names}});
+      return Status::success();
+    };
   } else if (args.format == "csv") {
     std::cout << "endpoint,packets,bytes,first_seen,last_seen,addresses,received_packets,"
                  "received_bytes\n";
-    for (const auto &r : rows) {
-      std::string addrs;
-      for (const auto &a : r.addresses) {
-        addrs += (addrs.empty() ? "" : " ") + a;
-      }
+    row = [&](const store::EndpointSummary &r) {
       std::cout << csv(r.endpoint) << ',' << r.packets << ',' << r.bytes << ','
                 << format_rfc3339_us(r.first_seen) << ',' << format_rfc3339_us(r.last_seen) << ','
-                << csv(addrs) << ',' << r.received_packets << ',' << r.received_bytes << '\n';
-    }
+                << csv(addresses_text(r)) << ',' << r.received_packets << ',' << r.received_bytes
+                << '\n';
+      return Status::success();
+    };
   } else {
     // PACKETS and BYTES are sent traffic (the columns as they always were).
     std::printf("%-40s %12s %14s  %-27s  %-27s  %s  %16s %16s\n", "ENDPOINT", "PACKETS", "BYTES",
                 "FIRST SEEN", "LAST SEEN", "ADDRESSES", "RECEIVED PACKETS", "RECEIVED BYTES");
-    for (const auto &r : rows) {
-      std::string addrs;
-      for (const auto &a : r.addresses) {
-        addrs += (addrs.empty() ? "" : " ") + a;
-      }
+    row = [&](const store::EndpointSummary &r) {
       std::printf("%-40s %12llu %14llu  %-27s  %-27s  %s  %16llu %16llu\n",
                   r.endpoint.empty() ? "(unresolved)" : printable(r.endpoint).c_str(),
                   static_cast<unsigned long long>(r.packets),
                   static_cast<unsigned long long>(r.bytes), format_rfc3339_us(r.first_seen).c_str(),
-                  format_rfc3339_us(r.last_seen).c_str(), addrs.c_str(),
+                  format_rfc3339_us(r.last_seen).c_str(), addresses_text(r).c_str(),
                   static_cast<unsigned long long>(r.received_packets),
                   static_cast<unsigned long long>(r.received_bytes));
-    }
+      return Status::success();
+    };
+  }
+  if (auto st = s->for_each_endpoint(range, row); !st) {
+    std::cout.flush();
+    std::fflush(stdout);
+    std::fprintf(stderr, "traffic-analyzer: %s\n", st.message().c_str());
+    return kExitFailure;
+  }
+  if (args.format == "json") {
+    json.finish();
   }
   return kExitOk;
 }

@@ -133,8 +133,43 @@ Status SqliteStore::query_packets(std::string_view endpoint, std::size_t limit,
 // only. Exact for whole-second bounds (the usual case); a bound inside a
 // second leaves that second's received and name counts out, so they never
 // count a packet outside the range (sent counts stay exact).
-Status SqliteStore::query_endpoints_in_transaction(const TimeRange &range,
-                                                   std::vector<EndpointSummary> &out) {
+//
+// Streamed: SQL sums per (endpoint, address) and sorts by endpoint name (its
+// sorter spills to temporary files, so memory does not grow with the row
+// count); the rows of one endpoint arrive together and are handed on as one
+// EndpointSummary before the next endpoint is read.
+namespace {
+
+// The inputs of the union below, with the same columns: endpoint_id,
+// address, sent packets and bytes, first/last µs, received packets and bytes,
+// names by NameSource.
+constexpr const char *kRollupPart =
+    "SELECT endpoint_id, address, packets AS p, bytes AS b, first_us AS f, last_us AS l, "
+    "received_packets AS rp, received_bytes AS rb, names_none AS n0, names_sni AS n1, "
+    "names_quic AS n2, names_http AS n3, names_dns AS n4 FROM rollups "
+    "WHERE second >= ?1 AND second < ?2";
+// Two half-open µs intervals (the partial boundary seconds of a range).
+constexpr const char *kPacketPart =
+    "SELECT endpoint_id, address, 1 AS p, bytes AS b, ts_us AS f, ts_us AS l, 0 AS rp, 0 AS rb, "
+    "0 AS n0, 0 AS n1, 0 AS n2, 0 AS n3, 0 AS n4 FROM packets "
+    "WHERE (ts_us >= ?3 AND ts_us < ?4) OR (ts_us >= ?5 AND ts_us < ?6)";
+
+// At least one of the two inputs.
+std::string endpoints_sql(bool rollups, bool packets) {
+  std::string sql =
+      "SELECT u.endpoint_id, e.name, u.address, sum(u.p), sum(u.b), min(u.f), max(u.l), "
+      "sum(u.rp), sum(u.rb), sum(u.n0), sum(u.n1), sum(u.n2), sum(u.n3), sum(u.n4) FROM (";
+  sql += rollups ? kRollupPart : "";
+  sql += rollups && packets ? " UNION ALL " : "";
+  sql += packets ? kPacketPart : "";
+  sql += ") AS u LEFT JOIN endpoints AS e ON e.id = u.endpoint_id "
+         "GROUP BY u.endpoint_id, u.address ORDER BY e.name, u.endpoint_id";
+  return sql;
+}
+
+} // namespace
+
+Status SqliteStore::endpoints_in_transaction(const TimeRange &range, const EndpointSink &row) {
   constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
   constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
   const std::int64_t since = range.since.value_or(kMin);
@@ -149,121 +184,95 @@ Status SqliteStore::query_endpoints_in_transaction(const TimeRange &range,
   const std::int64_t piece2_begin =
       range.until ? std::max(since, seconds_to_us_saturating(hi)) : kMax;
   const std::int64_t piece2_end = until;
+  const bool rollups = lo < hi;
+  const bool packets = piece1_begin < piece1_end || piece2_begin < piece2_end;
+  if (!rollups && !packets) {
+    return Status::success();
+  }
 
-  struct Agg {
-    std::uint64_t packets = 0;
-    std::uint64_t bytes = 0;
-    std::uint64_t received_packets = 0;
-    std::uint64_t received_bytes = 0;
-    std::array<std::uint64_t, detail::kNameSources> names{};
-    TimeUs first = std::numeric_limits<TimeUs>::max();
-    TimeUs last = std::numeric_limits<TimeUs>::min();
-    std::vector<IpAddress> addresses;
-  };
-  std::map<std::int64_t, Agg> by_id;
-  const auto u64 = [](sqlite3_stmt *s, int col) {
+  sqlite3_stmt *raw = nullptr;
+  const std::string sql = endpoints_sql(rollups, packets);
+  if (sqlite3_prepare_v2(db_.get(), sql.c_str(), -1, &raw, nullptr) != SQLITE_OK) {
+    return fail("summarising endpoints");
+  }
+  const Stmt stmt(raw);
+  sqlite3_stmt *s = stmt.get();
+  int brc = SQLITE_OK;
+  if (rollups) {
+    brc |= sqlite3_bind_int64(s, 1, lo) | sqlite3_bind_int64(s, 2, hi);
+  }
+  if (packets) {
+    brc |= sqlite3_bind_int64(s, 3, piece1_begin) | sqlite3_bind_int64(s, 4, piece1_end) |
+           sqlite3_bind_int64(s, 5, piece2_begin) | sqlite3_bind_int64(s, 6, piece2_end);
+  }
+  if (brc != SQLITE_OK) {
+    return fail("summarising endpoints");
+  }
+  const auto u64 = [s](int col) {
     return static_cast<std::uint64_t>(sqlite3_column_int64(s, col));
   };
 
-  // Rows of rollups, or of packets (sent packets of the partial seconds).
-  const auto collect = [&](sqlite3_stmt *s, std::string_view what, bool rollups) -> Status {
-    constexpr int base = 2;
-    int rc = 0;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-      IpAddress a;
-      if (!address_from_blob(sqlite3_column_blob(s, 1), sqlite3_column_bytes(s, 1), a)) {
-        return Status::failure(plain_error(std::string(what) + " holds a malformed address"));
-      }
-      Agg &agg = by_id[sqlite3_column_int64(s, 0)];
-      agg.addresses.push_back(a);
-      agg.packets += u64(s, base);
-      agg.bytes += u64(s, base + 1);
-      agg.first = std::min<TimeUs>(agg.first, sqlite3_column_int64(s, base + 2));
-      agg.last = std::max<TimeUs>(agg.last, sqlite3_column_int64(s, base + 3));
-      if (rollups) {
-        agg.received_packets += u64(s, base + 4);
-        agg.received_bytes += u64(s, base + 5);
-        for (std::size_t i = 0; i < agg.names.size(); ++i) {
-          agg.names[i] += u64(s, base + 6 + static_cast<int>(i));
-        }
-      }
-    }
-    if (rc != SQLITE_DONE) {
-      return fail(std::string("summarising ") + std::string(what));
-    }
-    return Status::success();
-  };
-
-  if (lo < hi) {
-    sqlite3_stmt *s = rollup_summary_.get();
-    ResetOnExit reset(s);
-    if ((sqlite3_bind_int64(s, 1, lo) | sqlite3_bind_int64(s, 2, hi)) != SQLITE_OK) {
-      return fail("summarising rollups");
-    }
-    if (Status st = collect(s, "rollups", true); !st) {
-      return st;
-    }
-  }
-  if (piece1_begin < piece1_end || piece2_begin < piece2_end) {
-    sqlite3_stmt *s = packet_summary_.get();
-    ResetOnExit reset(s);
-    if ((sqlite3_bind_int64(s, 1, piece1_begin) | sqlite3_bind_int64(s, 2, piece1_end) |
-         sqlite3_bind_int64(s, 3, piece2_begin) | sqlite3_bind_int64(s, 4, piece2_end)) !=
-        SQLITE_OK) {
-      return fail("summarising packets");
-    }
-    if (Status st = collect(s, "packets", false); !st) {
-      return st;
-    }
-  }
-
-  out.reserve(by_id.size());
-  sqlite3_stmt *name_stmt = endpoint_name_.get();
-  for (auto &[id, agg] : by_id) {
-    EndpointSummary e;
-    {
-      ResetOnExit reset(name_stmt);
-      if (sqlite3_bind_int64(name_stmt, 1, id) != SQLITE_OK) {
-        return fail("reading endpoint names");
-      }
-      const int rc = sqlite3_step(name_stmt);
-      if (rc == SQLITE_ROW) {
-        e.endpoint = std::string(column_text(name_stmt, 0));
-      } else if (rc == SQLITE_DONE) {
-        return Status::failure(
-            plain_error("rollups refer to unknown endpoint id " + std::to_string(id)));
-      } else {
-        return fail("reading endpoint names");
-      }
-    }
-    e.packets = agg.packets;
-    e.bytes = agg.bytes;
-    e.received_packets = agg.received_packets;
-    e.received_bytes = agg.received_bytes;
-    e.names = agg.names;
-    e.first_seen = agg.first;
-    e.last_seen = agg.last;
-    std::sort(agg.addresses.begin(), agg.addresses.end());
-    agg.addresses.erase(std::unique(agg.addresses.begin(), agg.addresses.end()),
-                        agg.addresses.end());
-    e.addresses.reserve(agg.addresses.size());
-    for (const IpAddress &a : agg.addresses) {
+  // The endpoint being gathered: its rows are adjacent (ordered by name, id).
+  EndpointSummary e;
+  std::vector<IpAddress> addresses;
+  std::int64_t current = 0;
+  bool open = false;
+  const auto hand_on = [&]() -> Status {
+    e.addresses.clear();
+    e.addresses.reserve(addresses.size());
+    for (const IpAddress &a : addresses) {
       e.addresses.push_back(a.to_string());
     }
     // "sorted, canonical text": plain string order of the text.
     std::sort(e.addresses.begin(), e.addresses.end());
-    out.push_back(std::move(e));
+    e.addresses.erase(std::unique(e.addresses.begin(), e.addresses.end()), e.addresses.end());
+    return row(e);
+  };
+  int rc = 0;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const std::int64_t id = sqlite3_column_int64(s, 0);
+    if (sqlite3_column_type(s, 1) == SQLITE_NULL) {
+      return Status::failure(
+          plain_error("rollups refer to unknown endpoint id " + std::to_string(id)));
+    }
+    IpAddress a;
+    if (!address_from_blob(sqlite3_column_blob(s, 2), sqlite3_column_bytes(s, 2), a)) {
+      return Status::failure(plain_error("rollups or packets hold a malformed address"));
+    }
+    if (!open || id != current) {
+      if (open) {
+        if (Status st = hand_on(); !st) {
+          return st;
+        }
+      }
+      open = true;
+      current = id;
+      e = EndpointSummary{};
+      e.endpoint = std::string(column_text(s, 1));
+      e.first_seen = std::numeric_limits<TimeUs>::max();
+      e.last_seen = std::numeric_limits<TimeUs>::min();
+      addresses.clear();
+    }
+    addresses.push_back(a);
+    e.packets += u64(3);
+    e.bytes += u64(4);
+    e.first_seen = std::min<TimeUs>(e.first_seen, sqlite3_column_int64(s, 5));
+    e.last_seen = std::max<TimeUs>(e.last_seen, sqlite3_column_int64(s, 6));
+    e.received_packets += u64(7);
+    e.received_bytes += u64(8);
+    for (std::size_t i = 0; i < e.names.size(); ++i) {
+      e.names[i] += u64(9 + static_cast<int>(i));
+    }
   }
-  std::sort(out.begin(), out.end(), [](const EndpointSummary &a, const EndpointSummary &b) {
-    return a.endpoint < b.endpoint;
-  });
-  return Status::success();
+  if (rc != SQLITE_DONE) {
+    return fail("summarising endpoints");
+  }
+  return open ? hand_on() : Status::success();
 }
 
-Status SqliteStore::query_endpoints(const TimeRange &range, std::vector<EndpointSummary> &out) {
+Status SqliteStore::for_each_endpoint(const TimeRange &range, const EndpointSink &row) {
   try {
     const std::lock_guard lock(mu_);
-    out.clear();
     if (range.since && range.until && *range.since >= *range.until) {
       return Status::success();
     }
@@ -273,20 +282,30 @@ Status SqliteStore::query_endpoints(const TimeRange &range, std::vector<Endpoint
       rollback();
       return st;
     }
-    Status st = query_endpoints_in_transaction(range, out);
+    Status st = endpoints_in_transaction(range, row);
     if (st && !step_done(commit_.get())) {
       st = fail("end read transaction");
     }
     if (!st) {
-      out.clear();
       rollback();
     }
     return st;
   } catch (...) {
-    out.clear();
     rollback();
     return Status::failure(plain_error("query_endpoints: out of memory"));
   }
+}
+
+Status SqliteStore::query_endpoints(const TimeRange &range, std::vector<EndpointSummary> &out) {
+  out.clear();
+  Status st = for_each_endpoint(range, [&out](const EndpointSummary &e) {
+    out.push_back(e);
+    return Status::success();
+  });
+  if (!st) {
+    out.clear();
+  }
+  return st;
 }
 
 } // namespace ta::store::detail::sqlite

@@ -248,6 +248,24 @@ public:
 
   [[nodiscard]] virtual Status query_endpoints(const TimeRange &range,
                                                std::vector<EndpointSummary> &out) = 0;
+  // The rows of query_endpoints, in its order, handed to `row` one at a time
+  // as the backend yields them: a backend that streams (SQLite) holds one
+  // endpoint at a time, whatever the row count. `row` must not call back into
+  // the store; a failure it returns stops the query and is returned. This
+  // default collects query_endpoints first.
+  using EndpointSink = std::function<Status(const EndpointSummary &)>;
+  [[nodiscard]] virtual Status for_each_endpoint(const TimeRange &range, const EndpointSink &row) {
+    std::vector<EndpointSummary> rows;
+    if (Status st = query_endpoints(range, rows); !st) {
+      return st;
+    }
+    for (const EndpointSummary &r : rows) {
+      if (Status st = row(r); !st) {
+        return st;
+      }
+    }
+    return Status::success();
+  }
   // Most recent first. limit 0 = no limit.
   [[nodiscard]] virtual Status query_packets(std::string_view endpoint, std::size_t limit,
                                              std::vector<PacketRow> &out) = 0;
