@@ -10,11 +10,38 @@ namespace ta::store::detail::sqlite {
 
 // ---- queries ---------------------------------------------------------------
 
+namespace {
+
+// The big sorted reads (the address table at start, the endpoint summary)
+// run with temporary data on disk and a 16 MiB cache, so a sort spills to a
+// temporary file instead of growing in memory with the rows sorted; the
+// settings of tune() (in-memory temporary data, 64 MiB cache) come back at
+// the end of the scope. Best effort: a pragma that fails leaves the setting.
+class BoundedSorts {
+public:
+  explicit BoundedSorts(sqlite3 *db) noexcept : db_(db) {
+    sqlite3_exec(db_, "PRAGMA temp_store=FILE; PRAGMA cache_size=-16384", nullptr, nullptr,
+                 nullptr);
+  }
+  ~BoundedSorts() {
+    sqlite3_exec(db_, "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536", nullptr, nullptr,
+                 nullptr);
+  }
+  BoundedSorts(const BoundedSorts &) = delete;
+  BoundedSorts &operator=(const BoundedSorts &) = delete;
+
+private:
+  sqlite3 *db_;
+};
+
+} // namespace
+
 // `fn` runs under mu_: it must not call back into the store.
 Status SqliteStore::load_addresses(
     const std::function<void(const IpAddress &, std::string_view, TimeUs, TimeUs)> &fn) {
   try {
     const std::lock_guard lock(mu_);
+    const BoundedSorts bounded(db_.get());
     sqlite3_stmt *s = load_addresses_.get();
     ResetOnExit reset(s);
     int rc = 0;
@@ -276,6 +303,7 @@ Status SqliteStore::for_each_endpoint(const TimeRange &range, const EndpointSink
     if (range.since && range.until && *range.since >= *range.until) {
       return Status::success();
     }
+    const BoundedSorts bounded(db_.get());
     // One read transaction: rollups and packets from the same snapshot.
     if (!step_done(begin_read_.get())) {
       Status st = fail("begin read transaction");
