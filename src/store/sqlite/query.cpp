@@ -83,10 +83,27 @@ Status SqliteStore::load_local_hosts(const std::function<void(const IpAddress &)
   }
 }
 
+// Collects what for_each_* hands on (the vector form of a query).
+template <class Row> Store::RowSink<Row> collect_into(std::vector<Row> &out) {
+  out.clear();
+  return [&out](const Row &r) {
+    out.push_back(r);
+    return Status::success();
+  };
+}
+
 Status SqliteStore::query_addresses(std::vector<AddressRow> &out) {
+  Status st = for_each_address(collect_into(out));
+  if (!st) {
+    out.clear();
+  }
+  return st;
+}
+
+Status SqliteStore::for_each_address(const RowSink<AddressRow> &row) {
   try {
     const std::lock_guard lock(mu_);
-    out.clear();
+    const BoundedSorts bounded(db_.get());
     sqlite3_stmt *s = query_addresses_.get();
     ResetOnExit reset(s);
     int rc = 0;
@@ -95,8 +112,11 @@ Status SqliteStore::query_addresses(std::vector<AddressRow> &out) {
       if (!address_from_blob(sqlite3_column_blob(s, 0), sqlite3_column_bytes(s, 0), a)) {
         return Status::failure(plain_error("addresses table holds a malformed address"));
       }
-      out.push_back(AddressRow{a.to_string(), std::string(column_text(s, 1)),
-                               sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 3)});
+      if (Status st = row(AddressRow{a.to_string(), std::string(column_text(s, 1)),
+                                     sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 3)});
+          !st) {
+        return st;
+      }
     }
     if (rc != SQLITE_DONE) {
       return fail("querying addresses");
@@ -109,9 +129,18 @@ Status SqliteStore::query_addresses(std::vector<AddressRow> &out) {
 
 Status SqliteStore::query_packets(std::string_view endpoint, std::size_t limit,
                                   std::vector<PacketRow> &out) {
+  Status st = for_each_packet(endpoint, limit, collect_into(out));
+  if (!st) {
+    out.clear();
+  }
+  return st;
+}
+
+Status SqliteStore::for_each_packet(std::string_view endpoint, std::size_t limit,
+                                    const RowSink<PacketRow> &row) {
   try {
     const std::lock_guard lock(mu_);
-    out.clear();
+    const BoundedSorts bounded(db_.get());
     sqlite3_stmt *s = query_packets_.get();
     ResetOnExit reset(s);
     const std::int64_t lim =
@@ -127,14 +156,16 @@ Status SqliteStore::query_packets(std::string_view endpoint, std::size_t limit,
       if (!address_from_blob(sqlite3_column_blob(s, 1), sqlite3_column_bytes(s, 1), a)) {
         return Status::failure(plain_error("packets table holds a malformed address"));
       }
-      PacketRow row;
-      row.endpoint = std::string(endpoint);
-      row.ts_us = sqlite3_column_int64(s, 0);
-      row.address = a.to_string();
-      row.port = static_cast<std::uint16_t>(sqlite3_column_int64(s, 2));
-      row.protocol = static_cast<std::uint8_t>(sqlite3_column_int64(s, 3));
-      row.bytes = static_cast<std::uint32_t>(sqlite3_column_int64(s, 4));
-      out.push_back(std::move(row));
+      PacketRow r;
+      r.endpoint = std::string(endpoint);
+      r.ts_us = sqlite3_column_int64(s, 0);
+      r.address = a.to_string();
+      r.port = static_cast<std::uint16_t>(sqlite3_column_int64(s, 2));
+      r.protocol = static_cast<std::uint8_t>(sqlite3_column_int64(s, 3));
+      r.bytes = static_cast<std::uint32_t>(sqlite3_column_int64(s, 4));
+      if (Status st = row(r); !st) {
+        return st;
+      }
     }
     if (rc != SQLITE_DONE) {
       return fail("querying packets");
@@ -341,9 +372,16 @@ Status SqliteStore::query_endpoints(const TimeRange &range, std::vector<Endpoint
 namespace ta::store::detail::sqlite {
 
 Status SqliteStore::query_flows(const FlowQuery &query, std::vector<FlowRow> &out) {
+  Status st = for_each_flow(query, collect_into(out));
+  if (!st) {
+    out.clear();
+  }
+  return st;
+}
+
+Status SqliteStore::for_each_flow(const FlowQuery &query, const RowSink<FlowRow> &row) {
   try {
     const std::lock_guard lock(mu_);
-    out.clear();
     const TimeRange &range = query.range;
     if (range.since && range.until && *range.since >= *range.until) {
       return Status::success();
@@ -356,6 +394,7 @@ Status SqliteStore::query_flows(const FlowQuery &query, std::vector<FlowRow> &ou
     if (brc != SQLITE_OK) {
       return fail("querying flows");
     }
+    const BoundedSorts bounded(db_.get());
     const auto u64 = [s](int col) {
       return static_cast<std::uint64_t>(sqlite3_column_int64(s, col));
     };
@@ -368,31 +407,31 @@ Status SqliteStore::query_flows(const FlowQuery &query, std::vector<FlowRow> &ou
         return Status::failure(plain_error("flows table holds a malformed address"));
       }
       const std::int64_t source = sqlite3_column_int64(s, 6);
-      FlowRow row;
-      row.protocol = static_cast<std::uint8_t>(sqlite3_column_int64(s, 0));
-      row.client = client.to_string();
-      row.client_port = static_cast<std::uint16_t>(sqlite3_column_int64(s, 2));
-      row.endpoint_address = endpoint.to_string();
-      row.endpoint_port = static_cast<std::uint16_t>(sqlite3_column_int64(s, 4));
-      row.endpoint = std::string(column_text(s, 5));
-      row.source = source >= 0 && source < static_cast<std::int64_t>(NameSource::count_)
-                       ? static_cast<NameSource>(source)
-                       : NameSource::none;
-      row.sent_packets = u64(7);
-      row.sent_bytes = u64(8);
-      row.received_packets = u64(9);
-      row.received_bytes = u64(10);
-      row.first_seen = sqlite3_column_int64(s, 11);
-      row.last_seen = sqlite3_column_int64(s, 12);
-      out.push_back(std::move(row));
+      FlowRow r;
+      r.protocol = static_cast<std::uint8_t>(sqlite3_column_int64(s, 0));
+      r.client = client.to_string();
+      r.client_port = static_cast<std::uint16_t>(sqlite3_column_int64(s, 2));
+      r.endpoint_address = endpoint.to_string();
+      r.endpoint_port = static_cast<std::uint16_t>(sqlite3_column_int64(s, 4));
+      r.endpoint = std::string(column_text(s, 5));
+      r.source = source >= 0 && source < static_cast<std::int64_t>(NameSource::count_)
+                     ? static_cast<NameSource>(source)
+                     : NameSource::none;
+      r.sent_packets = u64(7);
+      r.sent_bytes = u64(8);
+      r.received_packets = u64(9);
+      r.received_bytes = u64(10);
+      r.first_seen = sqlite3_column_int64(s, 11);
+      r.last_seen = sqlite3_column_int64(s, 12);
+      if (Status st = row(r); !st) {
+        return st;
+      }
     }
     if (rc != SQLITE_DONE) {
-      out.clear();
       return fail("querying flows");
     }
     return Status::success();
   } catch (...) {
-    out.clear();
     return Status::failure(plain_error("query_flows: out of memory"));
   }
 }

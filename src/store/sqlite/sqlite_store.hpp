@@ -190,6 +190,10 @@ public:
                        std::vector<PacketRow> &out) override;
   Status query_addresses(std::vector<AddressRow> &out) override;
   Status query_flows(const FlowQuery &query, std::vector<FlowRow> &out) override;
+  Status for_each_packet(std::string_view endpoint, std::size_t limit,
+                         const RowSink<PacketRow> &row) override;
+  Status for_each_address(const RowSink<AddressRow> &row) override;
+  Status for_each_flow(const FlowQuery &query, const RowSink<FlowRow> &row) override;
 
 private:
   explicit SqliteStore(std::string path) : path_(std::move(path)) {}
