@@ -160,13 +160,15 @@ def run_watch(folder, store, files, extra=()):
     thread.start()
     peak = 0
     deadline = time.monotonic() + 3600
-    while len(stamps) < files and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-        peak = max(peak, rss_kb(proc.pid))
+    try:
+        while len(stamps) < files and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            peak = max(peak, rss_kb(proc.pid))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
     ingested = len(stamps)
     first, last = (stamps[0], stamps[-1]) if stamps else (None, None)
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=120)
     if ingested < files:
         sys.exit(f"watch ingested {ingested} of {files} files: {lines[-5:]}")
     return (last - first) if first else 0.0, peak, lines
