@@ -56,24 +56,26 @@ def main():
     samples = []
     written = 0
     print("seconds,rss_kb,files_written,files_left", flush=True)
-    while time.monotonic() < end and proc.poll() is None:
-        now = time.monotonic()
-        if now >= next_file:
-            name = f"{written:06d}.pcap"
-            traffic.write_file(work / "stage" / name, args.flood, args.normal)
-            os.rename(work / "stage" / name, work / "in" / name)
-            written += 1
-            next_file += args.every
-        if now >= next_sample:
-            left = len(list((work / "in").iterdir()))
-            rss = rss_kb(proc.pid)
-            samples.append((now - start, rss))
-            print(f"{now - start:.0f},{rss},{written},{left}", flush=True)
-            next_sample += 10
-        time.sleep(max(0.0, min(next_file, next_sample) - time.monotonic()))
-    alive = proc.poll() is None
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=300)
+    try:
+        while time.monotonic() < end and proc.poll() is None:
+            now = time.monotonic()
+            if now >= next_file:
+                name = f"{written:06d}.pcap"
+                traffic.write_file(work / "stage" / name, args.flood, args.normal)
+                os.rename(work / "stage" / name, work / "in" / name)
+                written += 1
+                next_file += args.every
+            if now >= next_sample:
+                left = len(list((work / "in").iterdir()))
+                rss = rss_kb(proc.pid)
+                samples.append((now - start, rss))
+                print(f"{now - start:.0f},{rss},{written},{left}", flush=True)
+                next_sample += 10
+            time.sleep(max(0.0, min(next_file, next_sample) - time.monotonic()))
+        alive = proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=300)
     if not alive:
         sys.exit(f"watch exited early ({proc.returncode}); see {work / 'watch.log'}")
     after = [(t, r) for t, r in samples if t >= args.warmup * 60]
@@ -87,9 +89,9 @@ def main():
     print(f"\n{written} files, {names} flood names, {written * args.normal} normal packets "
           f"in {args.minutes:g} min; files left unread at the end: "
           f"{len(list((work / 'in').iterdir()))}")
-    print(f"after {args.warmup:g} min warm-up: RSS min {lo / 1024:.1f} MB, max {hi / 1024:.1f} MB, "
-          f"first {base / 1024:.1f} MB")
-    print("every 60 s (minute, MB): " + ", ".join(
+    print(f"after {args.warmup:g} min warm-up: RSS min {lo / 1024:.1f} MiB, max {hi / 1024:.1f} MiB, "
+          f"first {base / 1024:.1f} MiB")
+    print("every 60 s (minute, MiB): " + ", ".join(
         f"{t / 60:.0f} {r / 1024:.1f}" for t, r in samples if round(t) % 60 < 10))
     print("flat after warm-up" if flat else
           f"NOT flat: grew more than {args.tolerance:g}% after warm-up")
