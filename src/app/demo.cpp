@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -85,16 +86,21 @@ public:
     std::uint64_t total_packets = 0;
     std::uint64_t total_bytes = 0;
     double total_rate = 0;
+    // Only the endpoints shown now are remembered: the summary is bounded, and
+    // so is this.
+    std::map<std::string, std::uint64_t> now;
     for (const auto &[name, r] : runs) {
-      auto &prev = previous_[name];
+      const auto it = previous_.find(name);
+      const std::uint64_t prev = it != previous_.end() && it->second <= r.packets ? it->second : 0;
       const double rate =
           interval_seconds > 0 ? static_cast<double>(r.packets - prev) / interval_seconds : 0.0;
-      prev = r.packets;
+      now.emplace(name, r.packets);
       rows_.push_back({&name, &r, rate});
       total_packets += r.packets;
       total_bytes += r.bytes;
       total_rate += rate;
     }
+    previous_.swap(now);
     std::sort(rows_.begin(), rows_.end(), [](const Row &a, const Row &b) {
       return a.run->packets != b.run->packets ? a.run->packets > b.run->packets : *a.name < *b.name;
     });

@@ -6,6 +6,9 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -74,9 +77,15 @@ void add_pipeline_options(CLI::App *cmd, PipelineArgs &args, bool with_metrics) 
                   "Most addresses the learnt DNS table holds (least recently learnt evicted)")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 26U));
+<<<<<<< HEAD
   cmd->add_option("--max-local-hosts", args.max_local_hosts,
                   "Most local hosts learnt from DNS responses (without --local-net); the least "
                   "recently active is forgotten")
+=======
+  cmd->add_option("--summary-size", args.summary_size,
+                  "Most endpoints the run summary keeps; the least busy of the rest are folded "
+                  "into one (other) line")
+>>>>>>> wt-mem
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24U));
   cmd->add_option("--naming", args.naming,
@@ -218,6 +227,7 @@ std::unique_ptr<ingest::Engine> open_engine(const PipelineArgs &args, bool with_
     opt.metrics.web = std::make_shared<const metrics::WebConfig>(std::move(web).value());
   }
   opt.dns_table_size = args.dns_table_size;
+  opt.summary_size = args.summary_size;
   opt.naming = args.naming == "dns" ? attribute::Naming::dns : attribute::Naming::flow;
   opt.max_flows = args.max_flows;
   opt.max_local_hosts = args.max_local_hosts;
@@ -290,7 +300,8 @@ void print_summary(const attribute::Analyzer &analyzer, double seconds, std::siz
                 "LAST SEEN");
   }
   // The top endpoints by packets sent, then received (a flood of names
-  // must not print a line each), and one line for the rest.
+  // must not print a line each), one line for the rest of the kept ones,
+  // and the (other) row: what the bounded summary folded out.
   using Entry = std::pair<const std::string, attribute::EndpointRun>;
   std::vector<const Entry *> rows;
   rows.reserve(analyzer.run_summary().size());
@@ -308,11 +319,19 @@ void print_summary(const attribute::Analyzer &analyzer, double seconds, std::siz
                       }
                       return a->first < b->first;
                     });
+  std::vector<std::pair<std::string, const attribute::EndpointRun *>> printed;
+  printed.reserve(shown_rows + 1);
   for (std::size_t i = 0; i < shown_rows; ++i) {
     const auto &[name, r] = *rows[i];
     // Names come off the wire: escaped as the query table does.
-    const std::string escaped = name.empty() ? "(unresolved)" : escape_name(name);
-    const char *shown = escaped.c_str();
+    printed.emplace_back(name.empty() ? "(unresolved)" : escape_name(name), &r);
+  }
+  if (analyzer.run_summary_folded() != 0) {
+    printed.emplace_back("(other)", &analyzer.run_summary_rest());
+  }
+  for (const auto &[shown_name, run] : printed) {
+    const char *shown = shown_name.c_str();
+    const attribute::EndpointRun &r = *run;
     if (flows) {
       std::printf("%-40s %12llu %12llu %12llu %12llu  %-27s  %-27s\n", shown,
                   static_cast<unsigned long long>(r.packets),
@@ -358,6 +377,12 @@ void print_summary(const attribute::Analyzer &analyzer, double seconds, std::siz
               static_cast<unsigned long long>(st.outcome(attribute::Outcome::counted)),
               human_bytes(st.bytes_counted).c_str(), static_cast<unsigned long long>(st.unresolved),
               seconds, seconds > 0 ? static_cast<double>(st.frames) / seconds : 0.0);
+  if (analyzer.run_summary_folded() != 0) {
+    std::printf("summary: the %zu busiest endpoints; (other) adds up %llu folded out of it "
+                "(--summary-size)\n",
+                analyzer.run_summary().size(),
+                static_cast<unsigned long long>(analyzer.run_summary_folded()));
+  }
   std::printf("skipped:%s\n", skipped.empty() ? " none" : skipped.c_str());
   std::printf("dns: %llu responses, %llu answers learnt, table %zu addresses (%llu evicted)%s%s\n",
               static_cast<unsigned long long>(st.dns_responses),

@@ -30,6 +30,7 @@ struct PipelineArgs {
   std::vector<std::string> local_nets;
   std::string ports;
   std::size_t dns_table_size = 1U << 20U;
+  std::size_t summary_size = 1000;
   std::string naming = std::string(kDefaultNaming);
   std::size_t max_flows = 131072;
   std::size_t max_local_hosts = 4096;

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <iostream>
 #include <optional>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -112,10 +113,50 @@ bool parse_bound(const char *flag, const std::string &text, std::optional<TimeUs
   return out.has_value();
 }
 
-void dump_json(const nlohmann::json &j) {
-  // Names are escaped (valid UTF-8); anything else is replaced, never an
-  // exception.
-  std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+// The JSON text of `j`, indented by 2: every JSON output goes through here.
+std::string json_text(const nlohmann::json &j) {
+  // Invalid UTF-8 in names is replaced, never an exception.
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// Writes a JSON array one element at a time, byte for byte json_text() of
+// the whole array and a newline, so output starts at once and memory does not
+// grow with the row count.
+class JsonArrayWriter {
+public:
+  void add(const nlohmann::json &element) {
+    std::string text = json_text(element);
+    // Nest it one level: formatting newlines only (strings escape theirs).
+    std::string nested = "  ";
+    nested.reserve(text.size() + text.size() / 8);
+    for (const char c : text) {
+      nested += c;
+      if (c == '\n') {
+        nested += "  ";
+      }
+    }
+    std::cout << (first_ ? "[\n" : ",\n") << nested;
+    first_ = false;
+  }
+  void finish() { std::cout << (first_ ? "[]\n" : "\n]\n"); }
+
+private:
+  bool first_ = true;
+};
+
+// The end of a streamed query: the JSON array is closed after the last row;
+// a failure part-way is one line on stderr after the rows written so far.
+int finish_rows(const Status &st, const std::string &format, JsonArrayWriter &json) {
+  if (!st) {
+    std::cout.flush();
+    std::fflush(stdout);
+    std::fprintf(stderr, "traffic-analyzer: %s\n", st.message().c_str());
+    return kExitFailure;
+  }
+  if (format == "json") {
+    json.finish();
+  }
+  return kExitOk;
 }
 
 } // namespace
@@ -130,60 +171,60 @@ int run_query_endpoints(const QueryArgs &args) {
   if (!s) {
     return kExitBadInput;
   }
-  std::vector<store::EndpointSummary> rows;
-  if (auto st = s->query_endpoints(range, rows); !st) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", st.message().c_str());
-    return kExitFailure;
-  }
+  // Each row is written as the store yields it (table: fixed column widths,
+  // as always, so nothing needs a first pass).
+  const auto addresses_text = [](const store::EndpointSummary &r) {
+    std::string addrs;
+    for (const auto &a : r.addresses) {
+      addrs += (addrs.empty() ? "" : " ") + a;
+    }
+    return addrs;
+  };
+  store::Store::EndpointSink row;
+  JsonArrayWriter json;
   if (args.format == "json") {
-    auto arr = nlohmann::json::array();
-    for (const auto &r : rows) {
+    row = [&json](const store::EndpointSummary &r) {
       auto names = nlohmann::json::object();
       for (std::size_t i = 0; i < r.names.size(); ++i) {
         names[std::string(store::name_source_name(static_cast<store::NameSource>(i)))] = r.names[i];
       }
-      arr.push_back({{"endpoint", escape_name(r.endpoint)},
-                     {"packets", r.packets},
-                     {"bytes", r.bytes},
-                     {"first_seen", format_rfc3339_us(r.first_seen)},
-                     {"last_seen", format_rfc3339_us(r.last_seen)},
-                     {"addresses", r.addresses},
-                     {"received_packets", r.received_packets},
-                     {"received_bytes", r.received_bytes},
-                     {"names", names}});
-    }
-    dump_json(arr);
+      json.add({{"endpoint", escape_name(r.endpoint)},
+                {"packets", r.packets},
+                {"bytes", r.bytes},
+                {"first_seen", format_rfc3339_us(r.first_seen)},
+                {"last_seen", format_rfc3339_us(r.last_seen)},
+                {"addresses", r.addresses},
+                {"received_packets", r.received_packets},
+                {"received_bytes", r.received_bytes},
+                {"names", names}});
+      return Status::success();
+    };
   } else if (args.format == "csv") {
     std::cout << "endpoint,packets,bytes,first_seen,last_seen,addresses,received_packets,"
                  "received_bytes\n";
-    for (const auto &r : rows) {
-      std::string addrs;
-      for (const auto &a : r.addresses) {
-        addrs += (addrs.empty() ? "" : " ") + a;
-      }
+    row = [&](const store::EndpointSummary &r) {
       std::cout << csv(r.endpoint) << ',' << r.packets << ',' << r.bytes << ','
                 << format_rfc3339_us(r.first_seen) << ',' << format_rfc3339_us(r.last_seen) << ','
-                << csv(addrs) << ',' << r.received_packets << ',' << r.received_bytes << '\n';
-    }
+                << csv(addresses_text(r)) << ',' << r.received_packets << ',' << r.received_bytes
+                << '\n';
+      return Status::success();
+    };
   } else {
     // PACKETS and BYTES are sent traffic (the columns as they always were).
     std::printf("%-40s %12s %14s  %-27s  %-27s  %s  %16s %16s\n", "ENDPOINT", "PACKETS", "BYTES",
                 "FIRST SEEN", "LAST SEEN", "ADDRESSES", "RECEIVED PACKETS", "RECEIVED BYTES");
-    for (const auto &r : rows) {
-      std::string addrs;
-      for (const auto &a : r.addresses) {
-        addrs += (addrs.empty() ? "" : " ") + a;
-      }
+    row = [&](const store::EndpointSummary &r) {
       std::printf("%-40s %12llu %14llu  %-27s  %-27s  %s  %16llu %16llu\n",
                   r.endpoint.empty() ? "(unresolved)" : escape_name(r.endpoint).c_str(),
                   static_cast<unsigned long long>(r.packets),
                   static_cast<unsigned long long>(r.bytes), format_rfc3339_us(r.first_seen).c_str(),
-                  format_rfc3339_us(r.last_seen).c_str(), addrs.c_str(),
+                  format_rfc3339_us(r.last_seen).c_str(), addresses_text(r).c_str(),
                   static_cast<unsigned long long>(r.received_packets),
                   static_cast<unsigned long long>(r.received_bytes));
-    }
+      return Status::success();
+    };
   }
-  return kExitOk;
+  return finish_rows(s->for_each_endpoint(range, row), args.format, json);
 }
 
 int run_query_packets(const QueryArgs &args) {
@@ -191,36 +232,35 @@ int run_query_packets(const QueryArgs &args) {
   if (!s) {
     return kExitBadInput;
   }
-  std::vector<store::PacketRow> rows;
-  if (auto st = s->query_packets(name_argument(args.endpoint), args.limit, rows); !st) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", st.message().c_str());
-    return kExitFailure;
-  }
+  // Each row is written as the store yields it.
+  JsonArrayWriter json;
+  store::Store::RowSink<store::PacketRow> row;
   if (args.format == "json") {
-    auto arr = nlohmann::json::array();
-    for (const auto &r : rows) {
-      arr.push_back({{"endpoint", escape_name(r.endpoint)},
-                     {"timestamp", format_rfc3339_us(r.ts_us)},
-                     {"address", r.address},
-                     {"port", r.port},
-                     {"protocol", r.protocol},
-                     {"bytes", r.bytes}});
-    }
-    dump_json(arr);
+    row = [&json](const store::PacketRow &r) {
+      json.add({{"endpoint", escape_name(r.endpoint)},
+                {"timestamp", format_rfc3339_us(r.ts_us)},
+                {"address", r.address},
+                {"port", r.port},
+                {"protocol", r.protocol},
+                {"bytes", r.bytes}});
+      return Status::success();
+    };
   } else if (args.format == "csv") {
     std::cout << "endpoint,timestamp,address,port,protocol,bytes\n";
-    for (const auto &r : rows) {
+    row = [](const store::PacketRow &r) {
       std::cout << csv(r.endpoint) << ',' << format_rfc3339_us(r.ts_us) << ',' << r.address << ','
                 << r.port << ',' << int{r.protocol} << ',' << r.bytes << '\n';
-    }
+      return Status::success();
+    };
   } else {
     std::printf("%-27s  %-39s %5s %5s %8s\n", "TIMESTAMP", "ADDRESS", "PORT", "PROTO", "BYTES");
-    for (const auto &r : rows) {
+    row = [](const store::PacketRow &r) {
       std::printf("%-27s  %-39s %5u %5u %8u\n", format_rfc3339_us(r.ts_us).c_str(),
                   r.address.c_str(), unsigned{r.port}, unsigned{r.protocol}, r.bytes);
-    }
+      return Status::success();
+    };
   }
-  return kExitOk;
+  return finish_rows(s->for_each_packet(name_argument(args.endpoint), args.limit, row), args.format, json);
 }
 
 int run_query_addresses(const QueryArgs &args) {
@@ -228,35 +268,33 @@ int run_query_addresses(const QueryArgs &args) {
   if (!s) {
     return kExitBadInput;
   }
-  std::vector<store::AddressRow> rows;
-  if (auto st = s->query_addresses(rows); !st) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", st.message().c_str());
-    return kExitFailure;
-  }
+  JsonArrayWriter json;
+  store::Store::RowSink<store::AddressRow> row;
   if (args.format == "json") {
-    auto arr = nlohmann::json::array();
-    for (const auto &r : rows) {
-      arr.push_back({{"address", r.address},
-                     {"name", escape_name(r.name)},
-                     {"first_learnt", format_rfc3339_us(r.first_learnt)},
-                     {"last_learnt", format_rfc3339_us(r.last_learnt)}});
-    }
-    dump_json(arr);
+    row = [&json](const store::AddressRow &r) {
+      json.add({{"address", r.address},
+                {"name", escape_name(r.name)},
+                {"first_learnt", format_rfc3339_us(r.first_learnt)},
+                {"last_learnt", format_rfc3339_us(r.last_learnt)}});
+      return Status::success();
+    };
   } else if (args.format == "csv") {
     std::cout << "address,name,first_learnt,last_learnt\n";
-    for (const auto &r : rows) {
+    row = [](const store::AddressRow &r) {
       std::cout << r.address << ',' << csv(r.name) << ',' << format_rfc3339_us(r.first_learnt)
                 << ',' << format_rfc3339_us(r.last_learnt) << '\n';
-    }
+      return Status::success();
+    };
   } else {
     std::printf("%-39s  %-40s  %-27s  %-27s\n", "ADDRESS", "NAME", "FIRST LEARNT", "LAST LEARNT");
-    for (const auto &r : rows) {
-      std::printf("%-39s  %-40s  %-27s  %-27s\n", r.address.c_str(), escape_name(r.name).c_str(),
+    row = [](const store::AddressRow &r) {
+      std::printf("%-39s  %-40s  %-27s  %-27s\n", r.address.c_str(), printable(r.name).c_str(),
                   format_rfc3339_us(r.first_learnt).c_str(),
                   format_rfc3339_us(r.last_learnt).c_str());
-    }
+      return Status::success();
+    };
   }
-  return kExitOk;
+  return finish_rows(s->for_each_address(row), args.format, json);
 }
 
 int run_query_flows(const QueryArgs &args) {
@@ -272,44 +310,41 @@ int run_query_flows(const QueryArgs &args) {
   if (!s) {
     return kExitBadInput;
   }
-  std::vector<store::FlowRow> rows;
-  if (auto st = s->query_flows(query, rows); !st) {
-    std::fprintf(stderr, "traffic-analyzer: %s\n", st.message().c_str());
-    return kExitFailure;
-  }
+  JsonArrayWriter json;
+  store::Store::RowSink<store::FlowRow> row;
   if (args.format == "json") {
-    auto arr = nlohmann::json::array();
-    for (const auto &r : rows) {
-      arr.push_back({{"client", r.client},
-                     {"client_port", r.client_port},
-                     {"endpoint_address", r.endpoint_address},
-                     {"endpoint_port", r.endpoint_port},
-                     {"protocol", r.protocol},
-                     {"name", escape_name(r.endpoint)},
-                     {"name_source", store::name_source_name(r.source)},
-                     {"sent_packets", r.sent_packets},
-                     {"sent_bytes", r.sent_bytes},
-                     {"received_packets", r.received_packets},
-                     {"received_bytes", r.received_bytes},
-                     {"first_seen", format_rfc3339_us(r.first_seen)},
-                     {"last_seen", format_rfc3339_us(r.last_seen)}});
-    }
-    dump_json(arr);
+    row = [&json](const store::FlowRow &r) {
+      json.add({{"client", r.client},
+                {"client_port", r.client_port},
+                {"endpoint_address", r.endpoint_address},
+                {"endpoint_port", r.endpoint_port},
+                {"protocol", r.protocol},
+                {"name", escape_name(r.endpoint)},
+                {"name_source", store::name_source_name(r.source)},
+                {"sent_packets", r.sent_packets},
+                {"sent_bytes", r.sent_bytes},
+                {"received_packets", r.received_packets},
+                {"received_bytes", r.received_bytes},
+                {"first_seen", format_rfc3339_us(r.first_seen)},
+                {"last_seen", format_rfc3339_us(r.last_seen)}});
+      return Status::success();
+    };
   } else if (args.format == "csv") {
     std::cout << "client,client_port,endpoint_address,endpoint_port,protocol,name,name_source,"
                  "sent_packets,sent_bytes,received_packets,received_bytes,first_seen,last_seen\n";
-    for (const auto &r : rows) {
+    row = [](const store::FlowRow &r) {
       std::cout << r.client << ',' << r.client_port << ',' << r.endpoint_address << ','
                 << r.endpoint_port << ',' << int{r.protocol} << ',' << csv(r.endpoint) << ','
                 << store::name_source_name(r.source) << ',' << r.sent_packets << ',' << r.sent_bytes
                 << ',' << r.received_packets << ',' << r.received_bytes << ','
                 << format_rfc3339_us(r.first_seen) << ',' << format_rfc3339_us(r.last_seen) << '\n';
-    }
+      return Status::success();
+    };
   } else {
     std::printf("%-39s %5s  %-39s %5s %5s  %-40s %-6s %10s %12s %10s %12s  %-27s  %-27s\n",
                 "CLIENT", "PORT", "ENDPOINT ADDRESS", "PORT", "PROTO", "NAME", "SOURCE",
                 "SENT PKTS", "SENT BYTES", "RECV PKTS", "RECV BYTES", "FIRST SEEN", "LAST SEEN");
-    for (const auto &r : rows) {
+    row = [](const store::FlowRow &r) {
       std::printf(
           "%-39s %5u  %-39s %5u %5u  %-40s %-6s %10llu %12llu %10llu %12llu  %-27s  %-27s\n",
           r.client.c_str(), unsigned{r.client_port}, r.endpoint_address.c_str(),
@@ -321,9 +356,10 @@ int run_query_flows(const QueryArgs &args) {
           static_cast<unsigned long long>(r.received_packets),
           static_cast<unsigned long long>(r.received_bytes),
           format_rfc3339_us(r.first_seen).c_str(), format_rfc3339_us(r.last_seen).c_str());
-    }
+      return Status::success();
+    };
   }
-  return kExitOk;
+  return finish_rows(s->for_each_flow(query, row), args.format, json);
 }
 
 } // namespace ta::app

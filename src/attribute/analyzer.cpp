@@ -1,7 +1,9 @@
 #include "ta/attribute/analyzer.hpp"
 
 #include <algorithm>
+#include <cstddef>
 #include <utility>
+#include <vector>
 
 #include "impl.hpp"
 
@@ -34,6 +36,21 @@ static_assert(static_cast<int>(decode::DecodeError::bad_tcp_header_length) ==
 
 constexpr Outcome outcome_of(decode::DecodeError e) noexcept {
   return static_cast<Outcome>(e);
+}
+
+// Adds `r` into `s` (an all-zero `s` takes r's first/last seen).
+void add_to(EndpointRun &s, const EndpointRun &r) {
+  const bool fresh = s.packets + s.received_packets == 0;
+  if (fresh || r.first_seen < s.first_seen) {
+    s.first_seen = r.first_seen;
+  }
+  if (fresh || r.last_seen > s.last_seen) {
+    s.last_seen = r.last_seen;
+  }
+  s.packets += r.packets;
+  s.bytes += r.bytes;
+  s.received_packets += r.received_packets;
+  s.received_bytes += r.received_bytes;
 }
 
 } // namespace
@@ -203,23 +220,52 @@ void Analyzer::Impl::seal(std::uint64_t through, bool complete) {
     if (r.packets + r.received_packets == 0) {
       continue;
     }
-    EndpointRun &s = run_summary[batch.endpoints[i]];
-    const bool fresh = s.packets + s.received_packets == 0;
-    if (fresh || r.first_seen < s.first_seen) {
-      s.first_seen = r.first_seen;
-    }
-    if (fresh || r.last_seen > s.last_seen) {
-      s.last_seen = r.last_seen;
-    }
-    s.packets += r.packets;
-    s.bytes += r.bytes;
-    s.received_packets += r.received_packets;
-    s.received_bytes += r.received_bytes;
+    add_to(run_summary[batch.endpoints[i]], r);
   }
+  trim_summary();
   sink(batch);
   reset_batch();
   // Safe now: no open batch refers to a NameId any more.
   table.release_unused();
+}
+
+// Keeps the summary at opt.summary_capacity endpoints: the busiest (packets
+// both ways; ties: the most recently seen, then the name) stay, the others
+// are folded into summary_rest. Runs once per sealed batch, over at most the
+// capacity plus that batch's names.
+void Analyzer::Impl::trim_summary() {
+  const std::size_t cap = std::max<std::size_t>(opt.summary_capacity, 1);
+  if (run_summary.size() <= cap) {
+    return;
+  }
+  using It = std::map<std::string, EndpointRun>::iterator;
+  std::vector<It> order;
+  order.reserve(run_summary.size());
+  for (It it = run_summary.begin(); it != run_summary.end(); ++it) {
+    order.push_back(it);
+  }
+  const auto busier = [](const It &a, const It &b) {
+    // The unresolved endpoint "" is always kept.
+    if (a->first.empty() != b->first.empty()) {
+      return a->first.empty();
+    }
+    const std::uint64_t wa = a->second.packets + a->second.received_packets;
+    const std::uint64_t wb = b->second.packets + b->second.received_packets;
+    if (wa != wb) {
+      return wa > wb;
+    }
+    if (a->second.last_seen != b->second.last_seen) {
+      return a->second.last_seen > b->second.last_seen;
+    }
+    return a->first < b->first;
+  };
+  const auto keep = static_cast<std::ptrdiff_t>(cap);
+  std::nth_element(order.begin(), order.begin() + keep, order.end(), busier);
+  for (auto it = order.begin() + keep; it != order.end(); ++it) {
+    add_to(summary_rest, (*it)->second);
+    ++summary_folded;
+    run_summary.erase(*it);
+  }
 }
 
 void Analyzer::Impl::on_frame(decode::LinkType link, std::uint64_t idx, TimeUs ts, Bytes frame) {
@@ -309,6 +355,10 @@ Analyzer::~Analyzer() = default;
 
 void Analyzer::preload_address(const IpAddress &address, std::string_view name, TimeUs when) {
   impl_->table.learn(address, name, when);
+  // No batch refers to a NameId while preloading, so names the bounded table
+  // no longer uses are freed at once: a store with more addresses than
+  // --dns-table-size preloads in the table's memory, not the store's.
+  impl_->table.release_unused();
 }
 
 void Analyzer::preload_local_host(const IpAddress &address) {
@@ -368,6 +418,12 @@ std::size_t Analyzer::encrypted_dns_clients() const noexcept {
 }
 const std::map<std::string, EndpointRun> &Analyzer::run_summary() const noexcept {
   return impl_->run_summary;
+}
+const EndpointRun &Analyzer::run_summary_rest() const noexcept {
+  return impl_->summary_rest;
+}
+std::uint64_t Analyzer::run_summary_folded() const noexcept {
+  return impl_->summary_folded;
 }
 
 } // namespace ta::attribute

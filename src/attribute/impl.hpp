@@ -70,7 +70,10 @@ struct Analyzer::Impl {
   };
   std::unordered_map<std::string, std::uint32_t, NameHash, std::equal_to<>> flow_names;
   std::uint32_t batch_no = 1;
+  // The run summary, bounded by opt.summary_capacity (trim_summary).
   std::map<std::string, EndpointRun> run_summary;
+  EndpointRun summary_rest;
+  std::uint64_t summary_folded = 0;
 
   std::int64_t source_id = 0;
   std::uint64_t frames_done = 0;
@@ -98,6 +101,7 @@ struct Analyzer::Impl {
   void count(Outcome o) { ++stats.outcomes[static_cast<std::size_t>(o)]; }
   void add_run(std::uint32_t endpoint, store::Direction direction, TimeUs ts, std::uint32_t bytes);
   void seal(std::uint64_t through, bool complete);
+  void trim_summary();
   void on_frame(decode::LinkType link, std::uint64_t idx, TimeUs ts, Bytes frame);
   void per_packet(const decode::PacketView &pv, std::uint64_t idx, TimeUs ts);
   void maybe_seal(std::uint64_t idx);

@@ -25,6 +25,7 @@ Result<std::unique_ptr<Engine>> Engine::open(std::unique_ptr<store::Store> store
   opt.local_hosts_capacity = options.max_local_hosts;
   opt.flow_idle_timeout_us = options.flow_idle_timeout_us;
   opt.doh_names = options.doh_names;
+  opt.summary_capacity = options.summary_size;
   std::unique_ptr<Engine> e(new Engine());
   e->spool_wait_ = options.spool_wait;
   e->store_ = std::move(store);

@@ -10,11 +10,38 @@ namespace ta::store::detail::sqlite {
 
 // ---- queries ---------------------------------------------------------------
 
+namespace {
+
+// The big sorted reads (the address table at start, the endpoint summary)
+// run with temporary data on disk and a 16 MiB cache, so a sort spills to a
+// temporary file instead of growing in memory with the rows sorted; the
+// settings of tune() (in-memory temporary data, 64 MiB cache) come back at
+// the end of the scope. Best effort: a pragma that fails leaves the setting.
+class BoundedSorts {
+public:
+  explicit BoundedSorts(sqlite3 *db) noexcept : db_(db) {
+    sqlite3_exec(db_, "PRAGMA temp_store=FILE; PRAGMA cache_size=-16384", nullptr, nullptr,
+                 nullptr);
+  }
+  ~BoundedSorts() {
+    sqlite3_exec(db_, "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536", nullptr, nullptr,
+                 nullptr);
+  }
+  BoundedSorts(const BoundedSorts &) = delete;
+  BoundedSorts &operator=(const BoundedSorts &) = delete;
+
+private:
+  sqlite3 *db_;
+};
+
+} // namespace
+
 // `fn` runs under mu_: it must not call back into the store.
 Status SqliteStore::load_addresses(
     const std::function<void(const IpAddress &, std::string_view, TimeUs, TimeUs)> &fn) {
   try {
     const std::lock_guard lock(mu_);
+    const BoundedSorts bounded(db_.get());
     sqlite3_stmt *s = load_addresses_.get();
     ResetOnExit reset(s);
     int rc = 0;
@@ -56,10 +83,27 @@ Status SqliteStore::load_local_hosts(const std::function<void(const IpAddress &)
   }
 }
 
+// Collects what for_each_* hands on (the vector form of a query).
+template <class Row> Store::RowSink<Row> collect_into(std::vector<Row> &out) {
+  out.clear();
+  return [&out](const Row &r) {
+    out.push_back(r);
+    return Status::success();
+  };
+}
+
 Status SqliteStore::query_addresses(std::vector<AddressRow> &out) {
+  Status st = for_each_address(collect_into(out));
+  if (!st) {
+    out.clear();
+  }
+  return st;
+}
+
+Status SqliteStore::for_each_address(const RowSink<AddressRow> &row) {
   try {
     const std::lock_guard lock(mu_);
-    out.clear();
+    const BoundedSorts bounded(db_.get());
     sqlite3_stmt *s = query_addresses_.get();
     ResetOnExit reset(s);
     int rc = 0;
@@ -68,8 +112,11 @@ Status SqliteStore::query_addresses(std::vector<AddressRow> &out) {
       if (!address_from_blob(sqlite3_column_blob(s, 0), sqlite3_column_bytes(s, 0), a)) {
         return Status::failure(plain_error("addresses table holds a malformed address"));
       }
-      out.push_back(AddressRow{a.to_string(), std::string(column_text(s, 1)),
-                               sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 3)});
+      if (Status st = row(AddressRow{a.to_string(), std::string(column_text(s, 1)),
+                                     sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 3)});
+          !st) {
+        return st;
+      }
     }
     if (rc != SQLITE_DONE) {
       return fail("querying addresses");
@@ -82,9 +129,18 @@ Status SqliteStore::query_addresses(std::vector<AddressRow> &out) {
 
 Status SqliteStore::query_packets(std::string_view endpoint, std::size_t limit,
                                   std::vector<PacketRow> &out) {
+  Status st = for_each_packet(endpoint, limit, collect_into(out));
+  if (!st) {
+    out.clear();
+  }
+  return st;
+}
+
+Status SqliteStore::for_each_packet(std::string_view endpoint, std::size_t limit,
+                                    const RowSink<PacketRow> &row) {
   try {
     const std::lock_guard lock(mu_);
-    out.clear();
+    const BoundedSorts bounded(db_.get());
     sqlite3_stmt *s = query_packets_.get();
     ResetOnExit reset(s);
     const std::int64_t lim =
@@ -100,14 +156,16 @@ Status SqliteStore::query_packets(std::string_view endpoint, std::size_t limit,
       if (!address_from_blob(sqlite3_column_blob(s, 1), sqlite3_column_bytes(s, 1), a)) {
         return Status::failure(plain_error("packets table holds a malformed address"));
       }
-      PacketRow row;
-      row.endpoint = std::string(endpoint);
-      row.ts_us = sqlite3_column_int64(s, 0);
-      row.address = a.to_string();
-      row.port = static_cast<std::uint16_t>(sqlite3_column_int64(s, 2));
-      row.protocol = static_cast<std::uint8_t>(sqlite3_column_int64(s, 3));
-      row.bytes = static_cast<std::uint32_t>(sqlite3_column_int64(s, 4));
-      out.push_back(std::move(row));
+      PacketRow r;
+      r.endpoint = std::string(endpoint);
+      r.ts_us = sqlite3_column_int64(s, 0);
+      r.address = a.to_string();
+      r.port = static_cast<std::uint16_t>(sqlite3_column_int64(s, 2));
+      r.protocol = static_cast<std::uint8_t>(sqlite3_column_int64(s, 3));
+      r.bytes = static_cast<std::uint32_t>(sqlite3_column_int64(s, 4));
+      if (Status st = row(r); !st) {
+        return st;
+      }
     }
     if (rc != SQLITE_DONE) {
       return fail("querying packets");
@@ -133,8 +191,43 @@ Status SqliteStore::query_packets(std::string_view endpoint, std::size_t limit,
 // only. Exact for whole-second bounds (the usual case); a bound inside a
 // second leaves that second's received and name counts out, so they never
 // count a packet outside the range (sent counts stay exact).
-Status SqliteStore::query_endpoints_in_transaction(const TimeRange &range,
-                                                   std::vector<EndpointSummary> &out) {
+//
+// Streamed: SQL sums per (endpoint, address) and sorts by endpoint name (its
+// sorter spills to temporary files, so memory does not grow with the row
+// count); the rows of one endpoint arrive together and are handed on as one
+// EndpointSummary before the next endpoint is read.
+namespace {
+
+// The inputs of the union below, with the same columns: endpoint_id,
+// address, sent packets and bytes, first/last µs, received packets and bytes,
+// names by NameSource.
+constexpr const char *kRollupPart =
+    "SELECT endpoint_id, address, packets AS p, bytes AS b, first_us AS f, last_us AS l, "
+    "received_packets AS rp, received_bytes AS rb, names_none AS n0, names_sni AS n1, "
+    "names_quic AS n2, names_http AS n3, names_dns AS n4 FROM rollups "
+    "WHERE second >= ?1 AND second < ?2";
+// Two half-open µs intervals (the partial boundary seconds of a range).
+constexpr const char *kPacketPart =
+    "SELECT endpoint_id, address, 1 AS p, bytes AS b, ts_us AS f, ts_us AS l, 0 AS rp, 0 AS rb, "
+    "0 AS n0, 0 AS n1, 0 AS n2, 0 AS n3, 0 AS n4 FROM packets "
+    "WHERE (ts_us >= ?3 AND ts_us < ?4) OR (ts_us >= ?5 AND ts_us < ?6)";
+
+// At least one of the two inputs.
+std::string endpoints_sql(bool rollups, bool packets) {
+  std::string sql =
+      "SELECT u.endpoint_id, e.name, u.address, sum(u.p), sum(u.b), min(u.f), max(u.l), "
+      "sum(u.rp), sum(u.rb), sum(u.n0), sum(u.n1), sum(u.n2), sum(u.n3), sum(u.n4) FROM (";
+  sql += rollups ? kRollupPart : "";
+  sql += rollups && packets ? " UNION ALL " : "";
+  sql += packets ? kPacketPart : "";
+  sql += ") AS u LEFT JOIN endpoints AS e ON e.id = u.endpoint_id "
+         "GROUP BY u.endpoint_id, u.address ORDER BY e.name, u.endpoint_id";
+  return sql;
+}
+
+} // namespace
+
+Status SqliteStore::endpoints_in_transaction(const TimeRange &range, const EndpointSink &row) {
   constexpr std::int64_t kMin = std::numeric_limits<std::int64_t>::min();
   constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
   const std::int64_t since = range.since.value_or(kMin);
@@ -149,144 +242,129 @@ Status SqliteStore::query_endpoints_in_transaction(const TimeRange &range,
   const std::int64_t piece2_begin =
       range.until ? std::max(since, seconds_to_us_saturating(hi)) : kMax;
   const std::int64_t piece2_end = until;
+  const bool rollups = lo < hi;
+  const bool packets = piece1_begin < piece1_end || piece2_begin < piece2_end;
+  if (!rollups && !packets) {
+    return Status::success();
+  }
 
-  struct Agg {
-    std::uint64_t packets = 0;
-    std::uint64_t bytes = 0;
-    std::uint64_t received_packets = 0;
-    std::uint64_t received_bytes = 0;
-    std::array<std::uint64_t, detail::kNameSources> names{};
-    TimeUs first = std::numeric_limits<TimeUs>::max();
-    TimeUs last = std::numeric_limits<TimeUs>::min();
-    std::vector<IpAddress> addresses;
-  };
-  std::map<std::int64_t, Agg> by_id;
-  const auto u64 = [](sqlite3_stmt *s, int col) {
+  sqlite3_stmt *raw = nullptr;
+  const std::string sql = endpoints_sql(rollups, packets);
+  if (sqlite3_prepare_v2(db_.get(), sql.c_str(), -1, &raw, nullptr) != SQLITE_OK) {
+    return fail("summarising endpoints");
+  }
+  const Stmt stmt(raw);
+  sqlite3_stmt *s = stmt.get();
+  int brc = SQLITE_OK;
+  if (rollups) {
+    brc |= sqlite3_bind_int64(s, 1, lo) | sqlite3_bind_int64(s, 2, hi);
+  }
+  if (packets) {
+    brc |= sqlite3_bind_int64(s, 3, piece1_begin) | sqlite3_bind_int64(s, 4, piece1_end) |
+           sqlite3_bind_int64(s, 5, piece2_begin) | sqlite3_bind_int64(s, 6, piece2_end);
+  }
+  if (brc != SQLITE_OK) {
+    return fail("summarising endpoints");
+  }
+  const auto u64 = [s](int col) {
     return static_cast<std::uint64_t>(sqlite3_column_int64(s, col));
   };
 
-  // Rows of rollups, or of packets (sent packets of the partial seconds).
-  const auto collect = [&](sqlite3_stmt *s, std::string_view what, bool rollups) -> Status {
-    constexpr int base = 2;
-    int rc = 0;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-      IpAddress a;
-      if (!address_from_blob(sqlite3_column_blob(s, 1), sqlite3_column_bytes(s, 1), a)) {
-        return Status::failure(plain_error(std::string(what) + " holds a malformed address"));
-      }
-      Agg &agg = by_id[sqlite3_column_int64(s, 0)];
-      agg.addresses.push_back(a);
-      agg.packets += u64(s, base);
-      agg.bytes += u64(s, base + 1);
-      agg.first = std::min<TimeUs>(agg.first, sqlite3_column_int64(s, base + 2));
-      agg.last = std::max<TimeUs>(agg.last, sqlite3_column_int64(s, base + 3));
-      if (rollups) {
-        agg.received_packets += u64(s, base + 4);
-        agg.received_bytes += u64(s, base + 5);
-        for (std::size_t i = 0; i < agg.names.size(); ++i) {
-          agg.names[i] += u64(s, base + 6 + static_cast<int>(i));
-        }
-      }
-    }
-    if (rc != SQLITE_DONE) {
-      return fail(std::string("summarising ") + std::string(what));
-    }
-    return Status::success();
-  };
-
-  if (lo < hi) {
-    sqlite3_stmt *s = rollup_summary_.get();
-    ResetOnExit reset(s);
-    if ((sqlite3_bind_int64(s, 1, lo) | sqlite3_bind_int64(s, 2, hi)) != SQLITE_OK) {
-      return fail("summarising rollups");
-    }
-    if (Status st = collect(s, "rollups", true); !st) {
-      return st;
-    }
-  }
-  if (piece1_begin < piece1_end || piece2_begin < piece2_end) {
-    sqlite3_stmt *s = packet_summary_.get();
-    ResetOnExit reset(s);
-    if ((sqlite3_bind_int64(s, 1, piece1_begin) | sqlite3_bind_int64(s, 2, piece1_end) |
-         sqlite3_bind_int64(s, 3, piece2_begin) | sqlite3_bind_int64(s, 4, piece2_end)) !=
-        SQLITE_OK) {
-      return fail("summarising packets");
-    }
-    if (Status st = collect(s, "packets", false); !st) {
-      return st;
-    }
-  }
-
-  out.reserve(by_id.size());
-  sqlite3_stmt *name_stmt = endpoint_name_.get();
-  for (auto &[id, agg] : by_id) {
-    EndpointSummary e;
-    {
-      ResetOnExit reset(name_stmt);
-      if (sqlite3_bind_int64(name_stmt, 1, id) != SQLITE_OK) {
-        return fail("reading endpoint names");
-      }
-      const int rc = sqlite3_step(name_stmt);
-      if (rc == SQLITE_ROW) {
-        e.endpoint = std::string(column_text(name_stmt, 0));
-      } else if (rc == SQLITE_DONE) {
-        return Status::failure(
-            plain_error("rollups refer to unknown endpoint id " + std::to_string(id)));
-      } else {
-        return fail("reading endpoint names");
-      }
-    }
-    e.packets = agg.packets;
-    e.bytes = agg.bytes;
-    e.received_packets = agg.received_packets;
-    e.received_bytes = agg.received_bytes;
-    e.names = agg.names;
-    e.first_seen = agg.first;
-    e.last_seen = agg.last;
-    std::sort(agg.addresses.begin(), agg.addresses.end());
-    agg.addresses.erase(std::unique(agg.addresses.begin(), agg.addresses.end()),
-                        agg.addresses.end());
-    e.addresses.reserve(agg.addresses.size());
-    for (const IpAddress &a : agg.addresses) {
+  // The endpoint being gathered: its rows are adjacent (ordered by name, id).
+  EndpointSummary e;
+  std::vector<IpAddress> addresses;
+  std::int64_t current = 0;
+  bool open = false;
+  const auto hand_on = [&]() -> Status {
+    e.addresses.clear();
+    e.addresses.reserve(addresses.size());
+    for (const IpAddress &a : addresses) {
       e.addresses.push_back(a.to_string());
     }
     // "sorted, canonical text": plain string order of the text.
     std::sort(e.addresses.begin(), e.addresses.end());
-    out.push_back(std::move(e));
+    e.addresses.erase(std::unique(e.addresses.begin(), e.addresses.end()), e.addresses.end());
+    return row(e);
+  };
+  int rc = 0;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    const std::int64_t id = sqlite3_column_int64(s, 0);
+    if (sqlite3_column_type(s, 1) == SQLITE_NULL) {
+      return Status::failure(
+          plain_error("rollups refer to unknown endpoint id " + std::to_string(id)));
+    }
+    IpAddress a;
+    if (!address_from_blob(sqlite3_column_blob(s, 2), sqlite3_column_bytes(s, 2), a)) {
+      return Status::failure(plain_error("rollups or packets hold a malformed address"));
+    }
+    if (!open || id != current) {
+      if (open) {
+        if (Status st = hand_on(); !st) {
+          return st;
+        }
+      }
+      open = true;
+      current = id;
+      e = EndpointSummary{};
+      e.endpoint = std::string(column_text(s, 1));
+      e.first_seen = std::numeric_limits<TimeUs>::max();
+      e.last_seen = std::numeric_limits<TimeUs>::min();
+      addresses.clear();
+    }
+    addresses.push_back(a);
+    e.packets += u64(3);
+    e.bytes += u64(4);
+    e.first_seen = std::min<TimeUs>(e.first_seen, sqlite3_column_int64(s, 5));
+    e.last_seen = std::max<TimeUs>(e.last_seen, sqlite3_column_int64(s, 6));
+    e.received_packets += u64(7);
+    e.received_bytes += u64(8);
+    for (std::size_t i = 0; i < e.names.size(); ++i) {
+      e.names[i] += u64(9 + static_cast<int>(i));
+    }
   }
-  std::sort(out.begin(), out.end(), [](const EndpointSummary &a, const EndpointSummary &b) {
-    return a.endpoint < b.endpoint;
-  });
-  return Status::success();
+  if (rc != SQLITE_DONE) {
+    return fail("summarising endpoints");
+  }
+  return open ? hand_on() : Status::success();
 }
 
-Status SqliteStore::query_endpoints(const TimeRange &range, std::vector<EndpointSummary> &out) {
+Status SqliteStore::for_each_endpoint(const TimeRange &range, const EndpointSink &row) {
   try {
     const std::lock_guard lock(mu_);
-    out.clear();
     if (range.since && range.until && *range.since >= *range.until) {
       return Status::success();
     }
+    const BoundedSorts bounded(db_.get());
     // One read transaction: rollups and packets from the same snapshot.
     if (!step_done(begin_read_.get())) {
       Status st = fail("begin read transaction");
       rollback();
       return st;
     }
-    Status st = query_endpoints_in_transaction(range, out);
+    Status st = endpoints_in_transaction(range, row);
     if (st && !step_done(commit_.get())) {
       st = fail("end read transaction");
     }
     if (!st) {
-      out.clear();
       rollback();
     }
     return st;
   } catch (...) {
-    out.clear();
     rollback();
     return Status::failure(plain_error("query_endpoints: out of memory"));
   }
+}
+
+Status SqliteStore::query_endpoints(const TimeRange &range, std::vector<EndpointSummary> &out) {
+  out.clear();
+  Status st = for_each_endpoint(range, [&out](const EndpointSummary &e) {
+    out.push_back(e);
+    return Status::success();
+  });
+  if (!st) {
+    out.clear();
+  }
+  return st;
 }
 
 } // namespace ta::store::detail::sqlite
@@ -294,9 +372,16 @@ Status SqliteStore::query_endpoints(const TimeRange &range, std::vector<Endpoint
 namespace ta::store::detail::sqlite {
 
 Status SqliteStore::query_flows(const FlowQuery &query, std::vector<FlowRow> &out) {
+  Status st = for_each_flow(query, collect_into(out));
+  if (!st) {
+    out.clear();
+  }
+  return st;
+}
+
+Status SqliteStore::for_each_flow(const FlowQuery &query, const RowSink<FlowRow> &row) {
   try {
     const std::lock_guard lock(mu_);
-    out.clear();
     const TimeRange &range = query.range;
     if (range.since && range.until && *range.since >= *range.until) {
       return Status::success();
@@ -309,6 +394,7 @@ Status SqliteStore::query_flows(const FlowQuery &query, std::vector<FlowRow> &ou
     if (brc != SQLITE_OK) {
       return fail("querying flows");
     }
+    const BoundedSorts bounded(db_.get());
     const auto u64 = [s](int col) {
       return static_cast<std::uint64_t>(sqlite3_column_int64(s, col));
     };
@@ -321,31 +407,31 @@ Status SqliteStore::query_flows(const FlowQuery &query, std::vector<FlowRow> &ou
         return Status::failure(plain_error("flows table holds a malformed address"));
       }
       const std::int64_t source = sqlite3_column_int64(s, 6);
-      FlowRow row;
-      row.protocol = static_cast<std::uint8_t>(sqlite3_column_int64(s, 0));
-      row.client = client.to_string();
-      row.client_port = static_cast<std::uint16_t>(sqlite3_column_int64(s, 2));
-      row.endpoint_address = endpoint.to_string();
-      row.endpoint_port = static_cast<std::uint16_t>(sqlite3_column_int64(s, 4));
-      row.endpoint = std::string(column_text(s, 5));
-      row.source = source >= 0 && source < static_cast<std::int64_t>(NameSource::count_)
-                       ? static_cast<NameSource>(source)
-                       : NameSource::none;
-      row.sent_packets = u64(7);
-      row.sent_bytes = u64(8);
-      row.received_packets = u64(9);
-      row.received_bytes = u64(10);
-      row.first_seen = sqlite3_column_int64(s, 11);
-      row.last_seen = sqlite3_column_int64(s, 12);
-      out.push_back(std::move(row));
+      FlowRow r;
+      r.protocol = static_cast<std::uint8_t>(sqlite3_column_int64(s, 0));
+      r.client = client.to_string();
+      r.client_port = static_cast<std::uint16_t>(sqlite3_column_int64(s, 2));
+      r.endpoint_address = endpoint.to_string();
+      r.endpoint_port = static_cast<std::uint16_t>(sqlite3_column_int64(s, 4));
+      r.endpoint = std::string(column_text(s, 5));
+      r.source = source >= 0 && source < static_cast<std::int64_t>(NameSource::count_)
+                     ? static_cast<NameSource>(source)
+                     : NameSource::none;
+      r.sent_packets = u64(7);
+      r.sent_bytes = u64(8);
+      r.received_packets = u64(9);
+      r.received_bytes = u64(10);
+      r.first_seen = sqlite3_column_int64(s, 11);
+      r.last_seen = sqlite3_column_int64(s, 12);
+      if (Status st = row(r); !st) {
+        return st;
+      }
     }
     if (rc != SQLITE_DONE) {
-      out.clear();
       return fail("querying flows");
     }
     return Status::success();
   } catch (...) {
-    out.clear();
     return Status::failure(plain_error("query_flows: out of memory"));
   }
 }

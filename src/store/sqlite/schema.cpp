@@ -120,7 +120,6 @@ constexpr const char *kAdvanceSource =
 
 constexpr const char *kSelectEndpoint = "SELECT id FROM endpoints WHERE name = ?1";
 constexpr const char *kInsertEndpoint = "INSERT INTO endpoints(name) VALUES(?1)";
-constexpr const char *kEndpointName = "SELECT name FROM endpoints WHERE id = ?1";
 
 // Packets: one row per statement, or kRowsPerInsert rows (sqlite_store.hpp).
 constexpr const char *kInsertPacket =
@@ -189,17 +188,6 @@ constexpr const char *kLoadAddresses =
     "ORDER BY last_learnt_us, address";
 constexpr const char *kQueryAddresses =
     "SELECT address, name, first_learnt_us, last_learnt_us FROM addresses ORDER BY name, address";
-
-constexpr const char *kRollupSummary =
-    "SELECT endpoint_id, address, sum(packets), sum(bytes), min(first_us), max(last_us), "
-    "sum(received_packets), sum(received_bytes), sum(names_none), sum(names_sni), "
-    "sum(names_quic), sum(names_http), sum(names_dns) "
-    "FROM rollups WHERE second >= ?1 AND second < ?2 GROUP BY endpoint_id, address";
-// Two half-open µs intervals (the partial boundary seconds of a range).
-constexpr const char *kPacketSummary =
-    "SELECT endpoint_id, address, count(*), sum(bytes), min(ts_us), max(ts_us) FROM packets "
-    "WHERE (ts_us >= ?1 AND ts_us < ?2) OR (ts_us >= ?3 AND ts_us < ?4) "
-    "GROUP BY endpoint_id, address";
 
 // ?1 NULL: every endpoint. Overlap: last_us >= since and first_us < until.
 constexpr const char *kQueryFlows =
@@ -407,7 +395,6 @@ bool SqliteStore::prepare_all(std::string &error) {
       {&advance_source_, kAdvanceSource},
       {&select_endpoint_, kSelectEndpoint},
       {&insert_endpoint_, kInsertEndpoint},
-      {&endpoint_name_, kEndpointName},
       {&insert_packet_, kInsertPacket},
       {&upsert_rollup_, kUpsertRollup},
       {&select_frames_done_, kSelectFramesDone},
@@ -418,8 +405,6 @@ bool SqliteStore::prepare_all(std::string &error) {
       {&insert_local_host_, kInsertLocalHost},
       {&load_local_hosts_, kLoadLocalHosts},
       {&query_addresses_, kQueryAddresses},
-      {&rollup_summary_, kRollupSummary},
-      {&packet_summary_, kPacketSummary},
       {&query_packets_, kQueryPackets},
       {&max_stored_key_, kMaxStoredKey},
   };

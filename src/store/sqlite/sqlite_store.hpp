@@ -187,10 +187,15 @@ public:
       const std::function<void(const IpAddress &, std::string_view, TimeUs, TimeUs)> &fn) override;
   Status load_local_hosts(const std::function<void(const IpAddress &)> &fn) override;
   Status query_endpoints(const TimeRange &range, std::vector<EndpointSummary> &out) override;
+  Status for_each_endpoint(const TimeRange &range, const EndpointSink &row) override;
   Status query_packets(std::string_view endpoint, std::size_t limit,
                        std::vector<PacketRow> &out) override;
   Status query_addresses(std::vector<AddressRow> &out) override;
   Status query_flows(const FlowQuery &query, std::vector<FlowRow> &out) override;
+  Status for_each_packet(std::string_view endpoint, std::size_t limit,
+                         const RowSink<PacketRow> &row) override;
+  Status for_each_address(const RowSink<AddressRow> &row) override;
+  Status for_each_flow(const FlowQuery &query, const RowSink<FlowRow> &row) override;
 
 private:
   explicit SqliteStore(std::string path) : path_(std::move(path)) {}
@@ -233,7 +238,7 @@ private:
   Status upsert_rollups();
   Status upsert_learnt(const Batch &batch);
   Status endpoint_id(std::string_view name, std::int64_t &id);
-  Status query_endpoints_in_transaction(const TimeRange &range, std::vector<EndpointSummary> &out);
+  Status endpoints_in_transaction(const TimeRange &range, const EndpointSink &row);
 
   std::mutex mu_; // held by every public method
   Db db_;         // declared before the statements: destroyed after them
@@ -242,11 +247,11 @@ private:
 
   Stmt begin_write_, begin_read_, commit_, rollback_;
   Stmt insert_source_, select_source_, advance_source_;
-  Stmt select_endpoint_, insert_endpoint_, endpoint_name_;
+  Stmt select_endpoint_, insert_endpoint_;
   Stmt insert_packet_, insert_packets_, max_stored_key_, upsert_rollup_, upsert_address_;
   Stmt select_frames_done_, upsert_flow_, query_flows_;
   Stmt insert_local_host_, load_local_hosts_;
-  Stmt load_addresses_, query_addresses_, rollup_summary_, packet_summary_, query_packets_;
+  Stmt load_addresses_, query_addresses_, query_packets_;
 
   // Committed endpoint name -> id. Cleared on rollback (ids handed out inside
   // a rolled-back transaction are not real) and when it grows too large.

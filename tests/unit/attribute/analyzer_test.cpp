@@ -1,5 +1,6 @@
 // The attribution contract (README "What is counted"), frame by frame, on
 // hand-built frames.
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -168,6 +169,58 @@ TEST(Analyzer, DecodeErrorsAreCountedByName) {
   EXPECT_EQ(h.analyzer.stats().outcome(Outcome::truncated_link_header), 1U);
   EXPECT_EQ(to_string(Outcome::not_outbound), "not_outbound");
   EXPECT_EQ(to_string(Outcome::truncated_ip_header), "truncated_ip_header");
+}
+
+// A flood of distinct names (each answered once and sent one packet) beside
+// one busy endpoint: the run summary stays at its capacity, the busy
+// endpoint keeps its exact count, and the kept rows plus the folded rest add
+// up to every counted packet.
+TEST(Analyzer, RunSummaryStaysBoundedUnderANameFlood) {
+  Options o;
+  o.summary_capacity = 50;
+  o.batch_records = 64; // many seals, so the bound is checked often
+  Harness h(o);
+  h.feed(ipv4("10.0.0.1", "10.0.0.2", 17, 53, 5000, dns_response("busy.test", {"192.0.2.1"})));
+  constexpr int kNames = 3000;
+  std::size_t largest = 0;
+  for (int i = 0; i < kNames; ++i) {
+    const std::string addr =
+        "198.18." + std::to_string(i / 250) + "." + std::to_string(1 + i % 250);
+    const std::string name = "r" + std::to_string(i) + ".flood.test";
+    h.feed(ipv4("10.0.0.1", "10.0.0.2", 17, 53, 5000, dns_response(name, {addr.c_str()})));
+    h.feed(ipv4("10.0.0.2", addr.c_str(), 6, 40000, 80, kNoPayload));
+    h.feed(ipv4("10.0.0.2", "192.0.2.1", 6, 40001, 443, kNoPayload));
+    largest = std::max(largest, h.analyzer.run_summary().size());
+  }
+  h.finish();
+  const auto &summary = h.analyzer.run_summary();
+  EXPECT_LE(largest, 50U);
+  EXPECT_LE(summary.size(), 50U);
+  ASSERT_EQ(summary.count("busy.test"), 1U);
+  EXPECT_EQ(summary.at("busy.test").packets, static_cast<std::uint64_t>(kNames));
+  std::uint64_t kept = 0;
+  for (const auto &[name, r] : summary) {
+    kept += r.packets;
+  }
+  EXPECT_GT(h.analyzer.run_summary_folded(), 0U);
+  EXPECT_EQ(kept + h.analyzer.run_summary_rest().packets, 2U * kNames);
+  EXPECT_EQ(h.analyzer.stats().outcome(Outcome::counted), 2U * kNames);
+}
+
+// Preloading more addresses than the DNS table holds keeps only the names
+// the table still uses.
+TEST(Analyzer, PreloadKeepsOnlyTheTablesNames) {
+  Options o;
+  o.dns_table_capacity = 100;
+  Analyzer a(dns_naming(o), [](store::Batch &b) { b.clear(); });
+  for (int i = 0; i < 20000; ++i) {
+    const auto addr =
+        IpAddress::parse("198.18." + std::to_string(i / 250) + "." + std::to_string(1 + i % 250));
+    ASSERT_TRUE(addr.has_value());
+    a.preload_address(*addr, "n" + std::to_string(i) + ".flood.test", TimeUs{i});
+  }
+  EXPECT_EQ(a.table().size(), 100U);
+  EXPECT_LE(a.table().name_count(), 100U);
 }
 
 } // namespace

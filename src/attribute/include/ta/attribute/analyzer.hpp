@@ -93,6 +93,10 @@ struct Options {
   // one (receiving a response, sending, or an end of a flow) is forgotten.
   std::size_t local_hosts_capacity = 4096;
   std::size_t batch_records = 65536; // records (or learnt answers) per batch
+  // Most endpoints the run summary keeps (at least 1; the unresolved one is
+  // always kept). Past it, the least busy are folded into one rest, so the
+  // summary stays bounded however many names a long-running mode sees.
+  std::size_t summary_capacity = 1000;
 };
 
 struct Stats {
@@ -127,7 +131,9 @@ struct Stats {
   }
 };
 
-// What one endpoint did in this run (the analyze summary).
+// What one endpoint did in this run (the analyze summary). Counts are those
+// since the endpoint last entered the bounded summary (see
+// Options::summary_capacity).
 struct EndpointRun {
   std::uint64_t packets = 0; // sent
   std::uint64_t bytes = 0;
@@ -147,7 +153,9 @@ public:
   Analyzer(const Analyzer &) = delete;
   Analyzer &operator=(const Analyzer &) = delete;
 
-  // Seeds the address table (a reloaded store, a previous run).
+  // Seeds the address table (a reloaded store, a previous run); before the
+  // first begin_source(). Memory stays that of the bounded table however many
+  // addresses are seeded.
   void preload_address(const IpAddress &address, std::string_view name, TimeUs when);
   // Seeds a local host learnt in an earlier run (ignored when
   // Options::local_nets is set).
@@ -170,8 +178,16 @@ public:
   [[nodiscard]] Naming naming() const noexcept;
   // Clients seen using encrypted DNS (flow naming; at most a few thousand).
   [[nodiscard]] std::size_t encrypted_dns_clients() const noexcept;
-  // Per endpoint ("" unresolved), for batches sealed so far.
+  // Per endpoint ("" unresolved), for batches sealed so far: at most
+  // Options::summary_capacity endpoints, the busiest by packets (both
+  // directions). An endpoint pushed out by busier ones is folded into
+  // run_summary_rest(); if it comes back it starts again from zero, so the
+  // kept rows plus the rest always add up to everything counted.
   [[nodiscard]] const std::map<std::string, EndpointRun> &run_summary() const noexcept;
+  // The endpoints folded out of run_summary(), added up (first/last seen
+  // span them all), and how many times an endpoint was folded.
+  [[nodiscard]] const EndpointRun &run_summary_rest() const noexcept;
+  [[nodiscard]] std::uint64_t run_summary_folded() const noexcept;
 
 private:
   struct Impl;

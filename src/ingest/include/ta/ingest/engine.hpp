@@ -47,6 +47,7 @@ struct Options {
   std::size_t max_flows = 131072;
   TimeUs flow_idle_timeout_us = 300'000'000;
   std::vector<std::string> doh_names; // empty: the built-in list
+  std::size_t summary_size = 1000;    // endpoints the run summary keeps (the rest folded)
   // At the end-of-run drain, how long to wait for a backend's spool to reach
   // its database.
   std::chrono::milliseconds spool_wait{600000};

@@ -248,10 +248,48 @@ public:
 
   [[nodiscard]] virtual Status query_endpoints(const TimeRange &range,
                                                std::vector<EndpointSummary> &out) = 0;
+  // The rows of query_endpoints, in its order, handed to `row` one at a time
+  // as the backend yields them: a backend that streams (SQLite) holds one
+  // endpoint at a time, whatever the row count. `row` must not call back into
+  // the store; a failure it returns stops the query and is returned. This
+  // default collects query_endpoints first.
+  using EndpointSink = std::function<Status(const EndpointSummary &)>;
+  [[nodiscard]] virtual Status for_each_endpoint(const TimeRange &range, const EndpointSink &row) {
+    std::vector<EndpointSummary> rows;
+    if (Status st = query_endpoints(range, rows); !st) {
+      return st;
+    }
+    for (const EndpointSummary &r : rows) {
+      if (Status st = row(r); !st) {
+        return st;
+      }
+    }
+    return Status::success();
+  }
   // Most recent first. limit 0 = no limit.
   [[nodiscard]] virtual Status query_packets(std::string_view endpoint, std::size_t limit,
                                              std::vector<PacketRow> &out) = 0;
   [[nodiscard]] virtual Status query_addresses(std::vector<AddressRow> &out) = 0;
+  // The rows of query_packets, query_addresses and query_flows handed on one
+  // at a time, as for_each_endpoint does (SQLite streams them; these defaults
+  // collect first).
+  template <class Row> using RowSink = std::function<Status(const Row &)>;
+  [[nodiscard]] virtual Status for_each_packet(std::string_view endpoint, std::size_t limit,
+                                               const RowSink<PacketRow> &row) {
+    std::vector<PacketRow> rows;
+    Status st = query_packets(endpoint, limit, rows);
+    return st ? replay(rows, row) : st;
+  }
+  [[nodiscard]] virtual Status for_each_address(const RowSink<AddressRow> &row) {
+    std::vector<AddressRow> rows;
+    Status st = query_addresses(rows);
+    return st ? replay(rows, row) : st;
+  }
+  [[nodiscard]] virtual Status for_each_flow(const FlowQuery &query, const RowSink<FlowRow> &row) {
+    std::vector<FlowRow> rows;
+    Status st = query_flows(query, rows);
+    return st ? replay(rows, row) : st;
+  }
   // Ordered by first seen (then client, then endpoint address). A backend
   // that keeps no flows answers unsupported.
   [[nodiscard]] virtual Status query_flows(const FlowQuery & /*query*/, std::vector<FlowRow> &out) {
@@ -269,6 +307,16 @@ public:
   }
   // Metric families of the backend itself; thread-safe, never blocks on I/O.
   virtual void backend_metrics(std::vector<BackendFamily> & /*out*/) {}
+
+protected:
+  template <class Row> static Status replay(const std::vector<Row> &rows, const RowSink<Row> &row) {
+    for (const Row &r : rows) {
+      if (Status st = row(r); !st) {
+        return st;
+      }
+    }
+    return Status::success();
+  }
 };
 
 // A backend that stores nothing and answers every query empty: the whole
