@@ -154,11 +154,12 @@ struct FileReader::Impl {
     return true;
   }
 
-  // Hands reading to libpcap at the next unread record.
-  void leave_direct() noexcept {
+  // Hands reading to libpcap at the next unread record; false when its
+  // stream cannot be moved there.
+  bool leave_direct() noexcept {
     direct = false;
-    std::fseek(pcap_file(pcap), static_cast<long>(buf_at + static_cast<std::int64_t>(begin)),
-               SEEK_SET);
+    return std::fseek(pcap_file(pcap), static_cast<long>(buf_at + static_cast<std::int64_t>(begin)),
+                      SEEK_SET) == 0;
   }
 };
 
@@ -208,7 +209,14 @@ ReadStatus FileReader::next(Frame &out) noexcept {
       ++frames_;
       return ReadStatus::frame;
     }
-    impl_->leave_direct();
+    if (!impl_->leave_direct()) {
+      // Not expected of a file that pread could read; reported like damage
+      // (the contract of `error`) rather than read twice from the start.
+      status_ =
+          Status::corrupt(path_ + ": capture unreadable after frame " + std::to_string(frames_) +
+                          ": cannot seek (" + std::strerror(errno) + ")");
+      return ReadStatus::error;
+    }
   }
   pcap_pkthdr *hdr = nullptr;
   const u_char *data = nullptr;
