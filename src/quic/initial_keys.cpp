@@ -35,14 +35,18 @@ constexpr std::size_t kSecretLength = 32; // SHA-256
 
 using Secret = std::array<unsigned char, kSecretLength>;
 
-// HMAC-SHA256 through one MAC context per thread, its algorithm and digest
-// fetched once: the one-shot HMAC() looks both up by name on every call,
-// which cost more than the hashing (four calls per QUIC connection).
+// HMAC-SHA256 through MAC contexts made once per thread, the algorithm and
+// digest fetched once: the one-shot HMAC() looks both up by name on every
+// call, which cost more than the hashing. A context keeps its key: setting
+// a key costs two hash blocks and a round of context set-up, so the
+// per-version salt is set once per thread and each secret once for the
+// labels expanded from it (key, iv and hp share one).
 class Hmac {
 public:
   Hmac() noexcept {
-    mac_ = EVP_MAC_fetch(nullptr, OSSL_MAC_NAME_HMAC, nullptr);
-    ctx_ = mac_ != nullptr ? EVP_MAC_CTX_new(mac_) : nullptr;
+    EVP_MAC *mac = EVP_MAC_fetch(nullptr, OSSL_MAC_NAME_HMAC, nullptr);
+    ctx_ = mac != nullptr ? EVP_MAC_CTX_new(mac) : nullptr;
+    EVP_MAC_free(mac); // the context holds its own reference
     if (ctx_ != nullptr) {
       char digest[] = "SHA256";
       const OSSL_PARAM params[] = {
@@ -51,40 +55,61 @@ public:
       ready_ = EVP_MAC_CTX_set_params(ctx_, params) == 1;
     }
   }
-  ~Hmac() {
-    EVP_MAC_CTX_free(ctx_);
-    EVP_MAC_free(mac_);
-  }
+  ~Hmac() { EVP_MAC_CTX_free(ctx_); }
   Hmac(const Hmac &) = delete;
   Hmac &operator=(const Hmac &) = delete;
 
-  bool operator()(const unsigned char *key, std::size_t key_length, const unsigned char *in,
-                  std::size_t in_length, Secret &out) noexcept {
+  bool set_key(const unsigned char *key, std::size_t key_length) noexcept {
+    fresh_ = ready_ && EVP_MAC_init(ctx_, key, key_length, nullptr) == 1;
+    keyed_ = fresh_;
+    return keyed_;
+  }
+
+  // HMAC(the key set last, in).
+  bool mac(const unsigned char *in, std::size_t in_length, Secret &out) noexcept {
+    if (!keyed_) {
+      return false;
+    }
+    // A null key starts over with the key kept from set_key().
+    if (!fresh_ && EVP_MAC_init(ctx_, nullptr, 0, nullptr) != 1) {
+      return false;
+    }
+    fresh_ = false;
     std::size_t length = 0;
-    return ready_ && EVP_MAC_init(ctx_, key, key_length, nullptr) == 1 &&
-           EVP_MAC_update(ctx_, in, in_length) == 1 &&
+    return EVP_MAC_update(ctx_, in, in_length) == 1 &&
            EVP_MAC_final(ctx_, out.data(), &length, out.size()) == 1 && length == kSecretLength;
   }
 
 private:
-  EVP_MAC *mac_ = nullptr;
   EVP_MAC_CTX *ctx_ = nullptr;
   bool ready_ = false;
+  bool keyed_ = false;
+  bool fresh_ = false; // initialised and nothing hashed yet
 };
 
-bool hmac_sha256(const unsigned char *key, std::size_t key_length, const unsigned char *in,
-                 std::size_t in_length, Secret &out) noexcept {
-  thread_local Hmac hmac;
-  return hmac(key, key_length, in, in_length, out);
+// HKDF-Extract(salt, ikm) with the version's salt already keyed.
+struct Extract {
+  Hmac v1;
+  Hmac v2;
+  Extract() noexcept {
+    v1.set_key(kSaltV1.data(), kSaltV1.size());
+    v2.set_key(kSaltV2.data(), kSaltV2.size());
+  }
+};
+
+Hmac &expand_mac() noexcept {
+  thread_local Hmac h;
+  return h;
 }
 
-bool hkdf_extract(const std::uint8_t *salt, std::size_t salt_length, Bytes ikm,
-                  Secret &prk) noexcept {
+bool hkdf_extract(bool v2, Bytes ikm, Secret &prk) noexcept {
+  thread_local Extract extract;
   const auto *in = reinterpret_cast<const unsigned char *>(ikm.data());
-  return hmac_sha256(salt, salt_length, in, ikm.size(), prk);
+  return (v2 ? extract.v2 : extract.v1).mac(in, ikm.size(), prk);
 }
 
-bool hkdf_expand_label(const Secret &secret, std::string_view label, unsigned char *out,
+// HKDF-Expand-Label from the secret last given to expand_mac().set_key().
+bool hkdf_expand_label(std::string_view label, unsigned char *out,
                        std::size_t out_length) noexcept {
   constexpr std::string_view kPrefix = "tls13 ";
   // 2 (length) + 1 (label length) + at most 6 + 10 ("quicv2 key") + 1 (context) + 1 (counter)
@@ -104,7 +129,7 @@ bool hkdf_expand_label(const Secret &secret, std::string_view label, unsigned ch
   info[n++] = 0; // empty context
   info[n++] = 1; // HKDF-Expand counter for T(1)
   Secret t{};
-  if (!hmac_sha256(secret.data(), secret.size(), info.data(), n, t)) {
+  if (!expand_mac().mac(info.data(), n, t)) {
     return false;
   }
   std::memcpy(out, t.data(), out_length);
@@ -134,19 +159,20 @@ const Ciphers &ciphers() noexcept {
 
 bool derive_client_initial_keys(Version version, Bytes dcid, InitialKeys &out) noexcept {
   const bool v2 = version == Version::v2;
-  const auto &salt = v2 ? kSaltV2 : kSaltV1;
   Secret initial{};
   Secret client{};
-  if (!hkdf_extract(salt.data(), salt.size(), dcid, initial) ||
-      !hkdf_expand_label(initial, "client in", client.data(), client.size())) {
+  Hmac &expand = expand_mac();
+  if (!hkdf_extract(v2, dcid, initial) || !expand.set_key(initial.data(), initial.size()) ||
+      !hkdf_expand_label("client in", client.data(), client.size()) ||
+      !expand.set_key(client.data(), client.size())) {
     return false;
   }
   auto *key = reinterpret_cast<unsigned char *>(out.key.data());
   auto *iv = reinterpret_cast<unsigned char *>(out.iv.data());
   auto *hp = reinterpret_cast<unsigned char *>(out.hp.data());
-  return hkdf_expand_label(client, v2 ? "quicv2 key" : "quic key", key, out.key.size()) &&
-         hkdf_expand_label(client, v2 ? "quicv2 iv" : "quic iv", iv, out.iv.size()) &&
-         hkdf_expand_label(client, v2 ? "quicv2 hp" : "quic hp", hp, out.hp.size());
+  return hkdf_expand_label(v2 ? "quicv2 key" : "quic key", key, out.key.size()) &&
+         hkdf_expand_label(v2 ? "quicv2 iv" : "quic iv", iv, out.iv.size()) &&
+         hkdf_expand_label(v2 ? "quicv2 hp" : "quic hp", hp, out.hp.size());
 }
 
 namespace detail {
