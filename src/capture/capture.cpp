@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <pcap/pcap.h>
+#include <sys/stat.h>
 
 namespace ta::capture {
 
@@ -146,9 +147,16 @@ struct FileReader::Impl {
       }
       h = buf.data() + begin;
     }
-    const auto sec = static_cast<std::int32_t>(load32(h, swapped));
-    const auto frac = static_cast<std::int32_t>(load32(h + 4, swapped));
-    out.ts_us = static_cast<TimeUs>(sec) * 1'000'000 + (nanos ? frac / 1000 : frac);
+    // As libpcap reads them: in the file's byte order the fields are signed
+    // 32-bit; byte-swapped they come out unsigned (its swap yields an
+    // unsigned value). Only absurd times (before 1970, after 2038) differ.
+    const std::uint32_t raw_sec = load32(h, swapped);
+    const std::uint32_t raw_frac = load32(h + 4, swapped);
+    const std::int64_t sec =
+        swapped ? std::int64_t{raw_sec} : std::int64_t{static_cast<std::int32_t>(raw_sec)};
+    const std::int64_t frac =
+        swapped ? std::int64_t{raw_frac} : std::int64_t{static_cast<std::int32_t>(raw_frac)};
+    out.ts_us = static_cast<TimeUs>(sec * 1'000'000 + (nanos ? frac / 1000 : frac));
     out.wire_length = load32(h + 12, swapped);
     out.data = Bytes(h + kRecordHeader, caplen);
     begin += kRecordHeader + caplen;
@@ -164,12 +172,61 @@ struct FileReader::Impl {
   }
 };
 
-Result<std::unique_ptr<FileReader>> FileReader::open(const std::string &path) {
+namespace {
+
+// The checked open behind FileOpen::regular*: O_NONBLOCK so that a FIFO put
+// in the file's place cannot block, O_NOFOLLOW so that a link is refused
+// (ELOOP), then fstat(2) on what was opened.
+Result<FILE *> open_regular(const std::string &path, bool follow) {
+  const int fd = ::open(path.c_str(),
+                        O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | (follow ? 0 : O_NOFOLLOW));
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ELOOP && !follow) {
+      return Status::unsupported(path + ": a symbolic link, not followed");
+    }
+    if (err == ENOENT) {
+      return Status::not_found(path + ": no such file");
+    }
+    return Status::invalid_argument(path + ": cannot open (" + std::strerror(err) + ")");
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Status::unsupported(path + ": not a regular file");
+  }
+  // Regular files never block; reads go on as usual.
+  (void)::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  FILE *f = ::fdopen(fd, "rb");
+  if (f == nullptr) {
+    const int err = errno;
+    ::close(fd);
+    return Status::invalid_argument(path + ": cannot open (" + std::strerror(err) + ")");
+  }
+  return f;
+}
+
+} // namespace
+
+Result<std::unique_ptr<FileReader>> FileReader::open(const std::string &path, FileOpen how) {
   std::array<char, PCAP_ERRBUF_SIZE> errbuf{};
   // Ask libpcap for µs precision: it scales nanosecond pcap/pcapng
   // timestamps down (truncating), so every source has one time unit.
-  pcap_t *p = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_MICRO,
-                                                      errbuf.data());
+  pcap_t *p = nullptr;
+  if (how == FileOpen::any) {
+    p = pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_MICRO,
+                                                errbuf.data());
+  } else {
+    auto f = open_regular(path, how == FileOpen::regular);
+    if (!f) {
+      return f.status();
+    }
+    // libpcap owns the stream once it succeeds (pcap_close closes it).
+    p = pcap_fopen_offline_with_tstamp_precision(*f, PCAP_TSTAMP_PRECISION_MICRO, errbuf.data());
+    if (p == nullptr) {
+      std::fclose(*f);
+    }
+  }
   if (p == nullptr) {
     return Status::invalid_argument(path + ": not a readable capture file (" + errbuf.data() + ")");
   }

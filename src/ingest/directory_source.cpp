@@ -146,8 +146,11 @@ void DirectorySource::ingest(Engine &engine, StopToken stop, const std::string &
   case Check::regular:
     break;
   }
-  // (The reader opens the path again; see DirectoryOptions.)
-  const FileResult result = engine.ingest_file(path, stop);
+  // The reader opens the path again, with the same refusals, and checks what
+  // it opened: a name swapped for a link or a FIFO since the check is refused.
+  const FileResult result = engine.ingest_file(
+      path, stop, {},
+      options_.follow_symlinks ? capture::FileOpen::regular : capture::FileOpen::regular_no_follow);
   if (auto *m = engine.metrics()) {
     m->on_file_ingested();
   }

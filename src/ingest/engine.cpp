@@ -79,7 +79,8 @@ Engine::~Engine() {
   writer_.reset();
 }
 
-FileResult Engine::ingest_file(const std::string &path, StopToken stop, const Progress &progress) {
+FileResult Engine::ingest_file(const std::string &path, StopToken stop, const Progress &progress,
+                               capture::FileOpen how) {
   FileResult result;
   const auto counted_before = analyzer_->stats().outcome(attribute::Outcome::counted);
   auto finish = [&](FileOutcome outcome, Status status) {
@@ -88,7 +89,7 @@ FileResult Engine::ingest_file(const std::string &path, StopToken stop, const Pr
     result.counted = analyzer_->stats().outcome(attribute::Outcome::counted) - counted_before;
     return result;
   };
-  auto opened = capture::FileReader::open(path);
+  auto opened = capture::FileReader::open(path, how);
   if (!opened) {
     return finish(FileOutcome::not_capture, opened.status());
   }

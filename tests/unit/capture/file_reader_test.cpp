@@ -2,6 +2,8 @@
 // in the comment at the top of capture.cpp): both byte orders, µs and ns
 // times, more data than one read buffer, and the records the reader leaves
 // to libpcap (longer than the snapshot length, cut short).
+#include <unistd.h>
+
 #include <cstdint>
 #include <fstream>
 #include <memory>
@@ -10,6 +12,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "ta/capture/capture.hpp"
 
@@ -176,6 +179,57 @@ TEST(FileReader, CutRecordAfterManyBuffersIsCorruptAtItsFrame) {
                            " (byte offset " + std::to_string(24 + kRecords * 116 - 30) + "): ";
   EXPECT_EQ(r->status().message().rfind(want, 0), 0U) << r->status().message();
   EXPECT_TRUE(one_line(r->status().message()));
+}
+
+// Times as libpcap gives them: signed 32-bit fields in the file's own byte
+// order, unsigned when byte-swapped (tv_sec 0xFFFFC77E: -14,466 s native,
+// 4,294,952,830 s swapped).
+TEST(FileReader, OutOfRangeTimesComeOutAsLibpcapGivesThem) {
+  test::TempDir dir;
+  for (const bool big : {false, true}) {
+    PcapBytes b(big, false, 65535);
+    b.record(0xFFFFC77EU, 898'559, 4, 4, 1);
+    const std::string path = dir / "f.pcap";
+    b.write(path);
+    const auto r = open_ok(path);
+    ASSERT_NE(r, nullptr);
+    Frame f;
+    ASSERT_EQ(r->next(f), ReadStatus::frame);
+    const std::int64_t sec = big ? 4'294'952'830LL : -14'466LL;
+    EXPECT_EQ(f.ts_us, sec * 1'000'000 + 898'559) << big;
+  }
+}
+
+// The checked opens: a link or a FIFO in a regular file's place is refused
+// (and a FIFO without blocking); a regular file reads as usual.
+TEST(FileReader, RegularOpensRefuseLinksAndFifos) {
+  test::TempDir dir;
+  PcapBytes b(false, false, 65535);
+  b.record(1'700'000'000, 1, 4, 4, 1);
+  const std::string file = dir / "f.pcap";
+  b.write(file);
+  const std::string link = dir / "link.pcap";
+  ASSERT_EQ(::symlink(file.c_str(), link.c_str()), 0);
+  const std::string fifo = dir / "fifo.pcap";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+
+  EXPECT_TRUE(FileReader::open(file, FileOpen::regular_no_follow).ok());
+  auto refused = FileReader::open(link, FileOpen::regular_no_follow);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::unsupported);
+  EXPECT_NE(refused.status().message().find("symbolic link"), std::string::npos);
+  auto followed = FileReader::open(link, FileOpen::regular);
+  ASSERT_TRUE(followed.ok());
+  Frame f;
+  EXPECT_EQ((*followed)->next(f), ReadStatus::frame);
+  for (const FileOpen how : {FileOpen::regular, FileOpen::regular_no_follow}) {
+    auto not_regular = FileReader::open(fifo, how);
+    ASSERT_FALSE(not_regular.ok());
+    EXPECT_NE(not_regular.status().message().find("not a regular file"), std::string::npos);
+  }
+  auto missing = FileReader::open(dir / "none.pcap", FileOpen::regular_no_follow);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::not_found);
 }
 
 } // namespace

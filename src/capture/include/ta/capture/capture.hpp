@@ -22,12 +22,23 @@ struct Frame {
 
 enum class ReadStatus : std::uint8_t { frame, end, error };
 
+// How FileReader::open treats the path.
+enum class FileOpen : std::uint8_t {
+  any,               // whatever libpcap opens: a file, a FIFO, "-" (stdin), links followed
+  regular,           // a regular file only (checked on the open descriptor), links followed
+  regular_no_follow, // a regular file only, and the last component must not be a link
+};
+
 // Reads pcap and pcapng files (whatever libpcap reads).
 class FileReader {
 public:
   // Fails with invalid_argument when the file cannot be opened or is not a
-  // capture; the one-line message names the file.
-  [[nodiscard]] static Result<std::unique_ptr<FileReader>> open(const std::string &path);
+  // capture, and with not_found / unsupported when `how` refuses it; the
+  // one-line message names the file. With `regular*` the file is opened once,
+  // checked on its descriptor, and that descriptor is what libpcap reads, so
+  // a name swapped for a link or a FIFO after a caller's own check is caught.
+  [[nodiscard]] static Result<std::unique_ptr<FileReader>> open(const std::string &path,
+                                                                FileOpen how = FileOpen::any);
   ~FileReader();
   FileReader(const FileReader &) = delete;
   FileReader &operator=(const FileReader &) = delete;

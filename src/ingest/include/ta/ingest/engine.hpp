@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "ta/attribute/analyzer.hpp"
+#include "ta/capture/capture.hpp"
 #include "ta/common/address.hpp"
 #include "ta/common/status.hpp"
 #include "ta/metrics/metrics.hpp"
@@ -93,7 +94,10 @@ public:
   // position: a capture seen before is read again from the start (DNS
   // answers and local hosts are learnt from every frame), but only frames
   // past the ledger position produce records.
-  FileResult ingest_file(const std::string &path, StopToken stop, const Progress &progress = {});
+  // `how` is passed to the capture reader (a directory source asks for a
+  // regular file, links refused unless it follows them).
+  FileResult ingest_file(const std::string &path, StopToken stop, const Progress &progress = {},
+                         capture::FileOpen how = capture::FileOpen::any);
 
   // A live source: a new ledger entry per run, named "live:<name>".
   [[nodiscard]] Status begin_live(const std::string &name);

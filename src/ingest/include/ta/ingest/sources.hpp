@@ -63,10 +63,9 @@ private:
 // private file, a device). Each name must be a regular file by lstat(2),
 // and again by fstat(2) once opened with O_NOFOLLOW and O_NONBLOCK (a FIFO
 // cannot block the open); anything else is skipped, counted by SkipReason
-// and told through the observer's note, and never deleted. (The capture
-// reader then opens the path again: a regular file swapped for a link in
-// that moment is not caught; closing it needs the reader to take the
-// checked descriptor.)
+// and told through the observer's note, and never deleted. The capture
+// reader then opens the name again with the same refusals and checks the
+// descriptor it reads, so a name swapped in between is refused too.
 struct DirectoryOptions {
   std::string directory;
   bool delete_after = false;
