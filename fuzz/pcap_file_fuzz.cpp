@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include <pcap/pcap.h>
@@ -70,7 +71,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
       if (st != ta::capture::ReadStatus::frame) {
         fail("libpcap read a frame, FileReader did not", frame);
       }
-      const ta::TimeUs ts = static_cast<ta::TimeUs>(hdr->ts.tv_sec) * 1'000'000 + hdr->ts.tv_usec;
+      // The contract: µs, saturated at the int64 range (pcapng times are 64-bit).
+      const __int128 wide = static_cast<__int128>(hdr->ts.tv_sec) * 1'000'000 + hdr->ts.tv_usec;
+      const auto lo = static_cast<__int128>(std::numeric_limits<ta::TimeUs>::min());
+      const auto hi = static_cast<__int128>(std::numeric_limits<ta::TimeUs>::max());
+      const auto ts = static_cast<ta::TimeUs>(
+          wide < lo || (wide > hi && hdr->ts.tv_sec < 0) ? lo : (wide > hi ? hi : wide));
       if (got.ts_us != ts || got.wire_length != hdr->len || got.data.size() != hdr->caplen ||
           (hdr->caplen != 0 && std::memcmp(got.data.data(), bytes, hdr->caplen) != 0)) {
         fail("frames differ", frame);

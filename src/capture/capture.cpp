@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -36,6 +37,18 @@ std::uint32_t load32(const std::byte *p, bool swapped) noexcept {
   std::uint32_t v = 0;
   std::memcpy(&v, p, 4);
   return swapped ? __builtin_bswap32(v) : v;
+}
+
+// Seconds and µs into one µs count. pcapng times are 64-bit, so a hostile
+// file can ask for more than an int64 of µs holds: such a time saturates
+// (and is far outside any --since/--until a user gives) instead of wrapping.
+TimeUs to_us(std::int64_t sec, std::int64_t usec) noexcept {
+  TimeUs us = 0;
+  if (__builtin_mul_overflow(sec, std::int64_t{1'000'000}, &us) ||
+      __builtin_add_overflow(us, usec, &us)) {
+    return sec < 0 ? std::numeric_limits<TimeUs>::min() : std::numeric_limits<TimeUs>::max();
+  }
+  return us;
 }
 
 } // namespace
@@ -156,7 +169,7 @@ struct FileReader::Impl {
         swapped ? std::int64_t{raw_sec} : std::int64_t{static_cast<std::int32_t>(raw_sec)};
     const std::int64_t frac =
         swapped ? std::int64_t{raw_frac} : std::int64_t{static_cast<std::int32_t>(raw_frac)};
-    out.ts_us = static_cast<TimeUs>(sec * 1'000'000 + (nanos ? frac / 1000 : frac));
+    out.ts_us = to_us(sec, nanos ? frac / 1000 : frac);
     out.wire_length = load32(h + 12, swapped);
     out.data = Bytes(h + kRecordHeader, caplen);
     begin += kRecordHeader + caplen;
@@ -281,7 +294,7 @@ ReadStatus FileReader::next(Frame &out) noexcept {
   const int rc = pcap_next_ex(impl_->pcap, &hdr, &data);
   if (rc == 1) {
     ++frames_;
-    out.ts_us = static_cast<TimeUs>(hdr->ts.tv_sec) * 1'000'000 + hdr->ts.tv_usec;
+    out.ts_us = to_us(hdr->ts.tv_sec, hdr->ts.tv_usec);
     out.wire_length = hdr->len;
     out.data = Bytes(reinterpret_cast<const std::byte *>(data), hdr->caplen);
     return ReadStatus::frame;
