@@ -10,8 +10,9 @@ import io
 import json
 import os
 import pathlib
-import struct
 import subprocess
+
+from frames import client_hello, ipv4_tcp, write_pcap
 
 HERE = pathlib.Path(__file__).resolve().parent
 BIN = os.environ.get("TA_BIN", str(HERE.parent.parent / "build" / "src" / "app" / "traffic-analyzer"))
@@ -24,37 +25,10 @@ def ta(*args, check=True):
     return r
 
 
-def client_hello(names):
-    """A TLS record with one ClientHello whose server_name list holds `names`
-    (RFC 6066 3: host_name entries); no extension at all for None."""
-    exts = b""
-    if names is not None:
-        lst = b"".join(b"\x00" + struct.pack("!H", len(n)) + n for n in names)
-        sni = struct.pack("!H", len(lst)) + lst
-        exts = struct.pack("!HH", 0, len(sni)) + sni
-    body = (b"\x03\x03" + b"\x11" * 32 + b"\x00" + b"\x00\x02\x13\x01" + b"\x01\x00" +
-            struct.pack("!H", len(exts)) + exts)
-    hs = b"\x01" + struct.pack("!I", len(body))[1:] + body
-    out = b""
-    for i in range(0, len(hs), 16384):  # records of at most 2^14 bytes
-        chunk = hs[i:i + 16384]
-        out += b"\x16\x03\x01" + struct.pack("!H", len(chunk)) + chunk
-    return out
 
 
-def ipv4_tcp(src, dst, sport, dport, flags, seq, payload):
-    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, 5 << 4, flags, 65535, 0, 0)
-    total = 20 + len(tcp) + len(payload)
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 0, 0, 64, 6, 0, bytes(src), bytes(dst))
-    return b"\x02" * 12 + b"\x08\x00" + ip + tcp + payload
 
 
-def write_pcap(path, frames):
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
-        for i, fr in enumerate(frames):
-            f.write(struct.pack("<IIII", 1_700_000_000 + i, 0, len(fr), len(fr)))
-            f.write(fr)
 
 
 CASES = [

@@ -15,9 +15,10 @@ import pathlib
 import shutil
 import sqlite3
 import stat
-import struct
 import subprocess
 import threading
+
+from frames import client_hello, ipv4_tcp, write_pcap
 
 HERE = pathlib.Path(__file__).resolve().parent
 DATA = HERE.parent / "data"
@@ -44,30 +45,10 @@ def endpoints(db):
 
 # ---- captures written here ---------------------------------------------------
 
-def client_hello(name):
-    """A TLS record holding one ClientHello whose server_name is `name`."""
-    entry = b"\x00" + struct.pack("!H", len(name)) + name
-    sni = struct.pack("!H", len(entry)) + entry
-    exts = struct.pack("!HH", 0, len(sni)) + sni
-    body = (b"\x03\x03" + b"\x11" * 32 + b"\x00" + b"\x00\x02\x13\x01" + b"\x01\x00" +
-            struct.pack("!H", len(exts)) + exts)
-    hs = b"\x01" + struct.pack("!I", len(body))[1:] + body
-    return b"\x16\x03\x01" + struct.pack("!H", len(hs)) + hs
 
 
-def ipv4_tcp(src, dst, sport, dport, flags, seq, payload):
-    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, 5 << 4, flags, 65535, 0, 0)
-    total = 20 + len(tcp) + len(payload)
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 0, 0, 64, 6, 0, bytes(src), bytes(dst))
-    return b"\x02" * 12 + b"\x08\x00" + ip + tcp + payload
 
 
-def write_pcap(path, frames):
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
-        for i, fr in enumerate(frames):
-            f.write(struct.pack("<IIII", 1_700_000_000 + i, 0, len(fr), len(fr)))
-            f.write(fr)
 
 
 def named_flows(path, names_and_packets):
@@ -77,7 +58,7 @@ def named_flows(path, names_and_packets):
     for i, (name, packets) in enumerate(names_and_packets):
         client, server = [10, 0, 0, 2], [192, 0, 2, 1 + i]
         sport = 40000 + i
-        hello = client_hello(name)
+        hello = client_hello([name])
         frames.append(ipv4_tcp(client, server, sport, 443, 0x18, 1000, hello))
         for k in range(packets - 1):
             frames.append(ipv4_tcp(client, server, sport, 443, 0x18, 1000 + len(hello) + k, b"x"))

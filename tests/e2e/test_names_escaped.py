@@ -7,7 +7,8 @@ import io
 import json
 import re
 
-from test_flow_hostile import client_hello, ipv4_tcp, ta, write_pcap
+from frames import client_hello, ipv4_tcp, write_pcap
+from test_flow_hostile import ta
 
 NAMES = [
     b"a\xfeb.example",            # not UTF-8 ...
