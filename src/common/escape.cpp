@@ -4,13 +4,6 @@
 namespace ta {
 namespace {
 
-void append_hex(std::string &out, unsigned char byte) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out += "\\x";
-  out += kHex[byte >> 4U];
-  out += kHex[byte & 0xFU];
-}
-
 int hex_value(char c) {
   if (c >= '0' && c <= '9') {
     return c - '0';
@@ -25,6 +18,13 @@ int hex_value(char c) {
 }
 
 } // namespace
+
+void append_hex_escape(std::string &out, unsigned char byte, HexCase hex_case) {
+  const char *digits = hex_case == HexCase::lower ? "0123456789abcdef" : "0123456789ABCDEF";
+  out += "\\x";
+  out += digits[byte >> 4U];
+  out += digits[byte & 0xFU];
+}
 
 std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
   const auto b0 = static_cast<unsigned char>(s[i]);
@@ -81,7 +81,7 @@ std::string escape_name(std::string_view bytes) {
     if (len == 0 || b < 0x20U || b == 0x7FU || b == '\\' || c1) {
       const std::size_t n = c1 ? 2 : 1;
       for (std::size_t k = 0; k < n; ++k) {
-        append_hex(out, static_cast<unsigned char>(bytes[i + k]));
+        append_hex_escape(out, static_cast<unsigned char>(bytes[i + k]));
       }
       i += n;
     } else {

@@ -5,16 +5,6 @@
 #include "ta/common/escape.hpp"
 
 namespace ta::metrics {
-namespace {
-
-void append_hex(std::string &out, unsigned char byte) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  out += "\\x";
-  out += kHex[byte >> 4U];
-  out += kHex[byte & 0xFU];
-}
-
-} // namespace
 
 std::string utf8_label(std::string_view bytes) {
   std::string out;
@@ -23,7 +13,7 @@ std::string utf8_label(std::string_view bytes) {
   while (i < bytes.size()) {
     const std::size_t len = utf8_sequence_length(bytes, i);
     if (len == 0 || bytes[i] == '\0') {
-      append_hex(out, static_cast<unsigned char>(bytes[i]));
+      append_hex_escape(out, static_cast<unsigned char>(bytes[i]), HexCase::upper);
       ++i;
     } else {
       out.append(bytes.substr(i, len));

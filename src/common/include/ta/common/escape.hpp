@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,6 +23,11 @@ namespace ta {
 // Length of the well-formed UTF-8 sequence starting at s[i] (1 to 4), 0 if
 // the bytes there start none. Requires i < s.size().
 [[nodiscard]] std::size_t utf8_sequence_length(std::string_view s, std::size_t i);
+
+// Appends "\xNN" for `byte`: lower-case hex digits here, upper-case for the
+// metric labels' older form (README "Metrics").
+enum class HexCase : std::uint8_t { lower, upper };
+void append_hex_escape(std::string &out, unsigned char byte, HexCase hex_case = HexCase::lower);
 
 // The escaped form of `bytes` (see above). Names without anything to escape
 // come back unchanged.
