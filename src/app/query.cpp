@@ -260,7 +260,8 @@ int run_query_packets(const QueryArgs &args) {
       return Status::success();
     };
   }
-  return finish_rows(s->for_each_packet(name_argument(args.endpoint), args.limit, row), args.format, json);
+  return finish_rows(s->for_each_packet(name_argument(args.endpoint), args.limit, row), args.format,
+                     json);
 }
 
 int run_query_addresses(const QueryArgs &args) {
@@ -288,7 +289,7 @@ int run_query_addresses(const QueryArgs &args) {
   } else {
     std::printf("%-39s  %-40s  %-27s  %-27s\n", "ADDRESS", "NAME", "FIRST LEARNT", "LAST LEARNT");
     row = [](const store::AddressRow &r) {
-      std::printf("%-39s  %-40s  %-27s  %-27s\n", r.address.c_str(), printable(r.name).c_str(),
+      std::printf("%-39s  %-40s  %-27s  %-27s\n", r.address.c_str(), escape_name(r.name).c_str(),
                   format_rfc3339_us(r.first_learnt).c_str(),
                   format_rfc3339_us(r.last_learnt).c_str());
       return Status::success();
