@@ -77,15 +77,14 @@ void add_pipeline_options(CLI::App *cmd, PipelineArgs &args, bool with_metrics) 
                   "Most addresses the learnt DNS table holds (least recently learnt evicted)")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 26U));
-<<<<<<< HEAD
   cmd->add_option("--max-local-hosts", args.max_local_hosts,
                   "Most local hosts learnt from DNS responses (without --local-net); the least "
                   "recently active is forgotten")
-=======
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24U));
   cmd->add_option("--summary-size", args.summary_size,
                   "Most endpoints the run summary keeps; the least busy of the rest are folded "
                   "into one (other) line")
->>>>>>> wt-mem
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24U));
   cmd->add_option("--naming", args.naming,

@@ -288,7 +288,7 @@ int run_query_addresses(const QueryArgs &args) {
   } else {
     std::printf("%-39s  %-40s  %-27s  %-27s\n", "ADDRESS", "NAME", "FIRST LEARNT", "LAST LEARNT");
     row = [](const store::AddressRow &r) {
-      std::printf("%-39s  %-40s  %-27s  %-27s\n", r.address.c_str(), printable(r.name).c_str(),
+      std::printf("%-39s  %-40s  %-27s  %-27s\n", r.address.c_str(), escape_name(r.name).c_str(),
                   format_rfc3339_us(r.first_learnt).c_str(),
                   format_rfc3339_us(r.last_learnt).c_str());
       return Status::success();
