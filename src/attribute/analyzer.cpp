@@ -76,7 +76,9 @@ std::string_view encrypted_dns_name(EncryptedDns kind) noexcept {
 
 Analyzer::Impl::Impl(Options o, BatchSink s)
     : opt(std::move(o)), sink(std::move(s)), table(opt.dns_table_capacity),
-      clients(opt.naming == Naming::flow ? opt.client_table_capacity : 0),
+      clients(opt.naming == Naming::flow ? std::min(opt.client_table_capacity,
+                                                    kClientPairsPerAddress * opt.dns_table_capacity)
+                                         : 0),
       locals(opt.local_nets.empty() ? opt.local_hosts_capacity : 1) {
   for (auto p : opt.ports) {
     port_allowed.set(p);
