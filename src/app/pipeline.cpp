@@ -74,7 +74,9 @@ void add_pipeline_options(CLI::App *cmd, PipelineArgs &args, bool with_metrics) 
   cmd->add_option("--ports", args.ports,
                   "Count only these destination ports, e.g. 80,443,8000-8100 (default: all)");
   cmd->add_option("--dns-table-size", args.dns_table_size,
-                  "Most addresses the learnt DNS table holds (least recently learnt evicted)")
+                  "Most addresses the learnt DNS table holds (least recently learnt evicted); "
+                  "flow naming's per-client answers hold 4 client/address pairs per address "
+                  "(at most 262,144)")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 26U));
   cmd->add_option("--max-local-hosts", args.max_local_hosts,

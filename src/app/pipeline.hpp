@@ -32,7 +32,7 @@ struct PipelineArgs {
   std::size_t dns_table_size = 1U << 20U;
   std::size_t summary_size = 1000;
   std::string naming = std::string(kDefaultNaming);
-  std::size_t max_flows = 131072;
+  std::size_t max_flows = 65536;
   std::size_t max_local_hosts = 4096;
   double flow_idle_timeout_seconds = 300;
   std::string doh_names_file;

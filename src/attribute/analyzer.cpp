@@ -38,6 +38,13 @@ constexpr Outcome outcome_of(decode::DecodeError e) noexcept {
   return static_cast<Outcome>(e);
 }
 
+// Frees an (empty) vector's room when it exceeds `bound` elements.
+template <class T> void shrink_past(std::vector<T> &v, std::size_t bound) {
+  if (v.capacity() > bound) {
+    std::vector<T>().swap(v);
+  }
+}
+
 // Adds `r` into `s` (an all-zero `s` takes r's first/last seen).
 void add_to(EndpointRun &s, const EndpointRun &r) {
   const bool fresh = s.packets + s.received_packets == 0;
@@ -76,7 +83,9 @@ std::string_view encrypted_dns_name(EncryptedDns kind) noexcept {
 
 Analyzer::Impl::Impl(Options o, BatchSink s)
     : opt(std::move(o)), sink(std::move(s)), table(opt.dns_table_capacity),
-      clients(opt.naming == Naming::flow ? opt.client_table_capacity : 0),
+      clients(opt.naming == Naming::flow ? std::min(opt.client_table_capacity,
+                                                    kClientPairsPerAddress * opt.dns_table_capacity)
+                                         : 0),
       locals(opt.local_nets.empty() ? opt.local_hosts_capacity : 1) {
   for (auto p : opt.ports) {
     port_allowed.set(p);
@@ -95,7 +104,16 @@ void Analyzer::Impl::reset_batch() {
   // A batch handed back by the sink may be a fresh one: room for a whole
   // batch at once, instead of growing (and copying) towards it. A flow's
   // held packets come out together, so a batch can pass the bound a little.
-  batch.packets.reserve(opt.batch_records + opt.batch_records / 16);
+  const std::size_t room = opt.batch_records + opt.batch_records / 16;
+  // A batch handed back by the sink that once grew far past its bounds (the
+  // end of a source emits every flow still waiting at once, a name flood's
+  // tens of thousands) gives that room back: the writer keeps its batches
+  // for reuse, and each would otherwise hold its largest size for good.
+  shrink_past(batch.packets, 2 * room);
+  shrink_past(batch.flows, 2 * opt.batch_names);
+  shrink_past(batch.endpoints, 2 * opt.batch_names);
+  shrink_past(batch.learnt, 2 * room);
+  batch.packets.reserve(room);
   batch.endpoints.emplace_back();
   batch_runs.assign(1, EndpointRun{});
   flow_names.clear();
@@ -343,7 +361,8 @@ void Analyzer::Impl::per_packet(const decode::PacketView &pv, std::uint64_t idx,
 
 void Analyzer::Impl::maybe_seal(std::uint64_t idx) {
   if (batch.packets.size() >= opt.batch_records || batch.learnt.size() >= opt.batch_records ||
-      batch.local_hosts.size() >= opt.batch_records) {
+      batch.local_hosts.size() >= opt.batch_records || batch.endpoints.size() >= opt.batch_names ||
+      batch.flows.size() >= opt.batch_names) {
     seal(idx + 1, false);
   }
 }

@@ -4,6 +4,7 @@
 // batch, and flows become per-batch FlowRecords (README "What is counted").
 #include <algorithm>
 #include <array>
+#include <functional>
 #include <string_view>
 
 #include "impl.hpp"
@@ -113,11 +114,14 @@ std::uint32_t Analyzer::Impl::name_index_of(std::string_view name) {
   if (name.empty()) {
     return 0;
   }
-  if (const auto it = flow_names.find(name); it != flow_names.end()) {
-    return it->second;
+  const std::uint64_t h = std::hash<std::string_view>{}(name);
+  const std::uint32_t found =
+      flow_names.find(h, [&](std::uint32_t i) noexcept { return batch.endpoints[i] == name; });
+  if (found != flat::kNil) {
+    return found;
   }
   const auto index = static_cast<std::uint32_t>(batch.endpoints.size());
-  flow_names.emplace(std::string(name), index);
+  flow_names.insert(h, index);
   batch.endpoints.emplace_back(name);
   batch_runs.emplace_back();
   return index;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "ta/attribute/analyzer.hpp"
+#include "ta/common/flat_index.hpp"
 #include "ta/dns/client_table.hpp"
 #include "ta/flow/flow.hpp"
 
@@ -61,14 +62,10 @@ struct Analyzer::Impl {
   std::vector<EndpointRun> batch_runs;
   std::vector<std::uint32_t> name_stamp; // by NameId: batch number of last use
   std::vector<std::uint32_t> name_index; // by NameId: batch-local index
-  // Flow name -> batch-local index, looked up by string_view (no copy).
-  struct NameHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept {
-      return std::hash<std::string_view>{}(s);
-    }
-  };
-  std::unordered_map<std::string, std::uint32_t, NameHash, std::equal_to<>> flow_names;
+  // Flow name -> batch-local index: an index over batch.endpoints (the names
+  // name_index_of added), so a name is stored once per batch (a name flood
+  // puts tens of thousands of names in each).
+  flat::FlatIndex flow_names;
   std::uint32_t batch_no = 1;
   // The run summary, bounded by opt.summary_capacity (trim_summary).
   std::map<std::string, EndpointRun> run_summary;

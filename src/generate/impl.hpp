@@ -53,6 +53,8 @@ struct Address {
   std::uint64_t learnt_at = 0;               // truth: bounded table's learn order (0: absent)
   // truth (flow naming): latest RCODE-0 answer naming it sent to client k
   std::array<std::int32_t, kClients> taught_to{kUnresolved, kUnresolved};
+  // truth: the bounded per-client table's learn order of (k, this address) (0: absent)
+  std::array<std::uint64_t, kClients> client_learnt_at{};
 };
 
 struct Endpoint {
@@ -231,6 +233,7 @@ struct Generator::Impl {
     return outgoing_marks || (a.family == 6 ? clients[client].local6 : clients[client].local4);
   }
   void table_learn(std::uint32_t id, std::int32_t endpoint);
+  void client_learn(std::uint8_t client, std::uint32_t id);
   std::uint32_t endpoint_flow_id(std::int32_t endpoint);
 
   Options opt;
@@ -308,6 +311,9 @@ struct Generator::Impl {
   // The bounded DNS table's truth: learn order -> address id.
   std::map<std::uint64_t, std::uint32_t> table_order;
   std::uint64_t table_clock = 0;
+  // The per-client table's truth: learn order -> (address id, client).
+  std::map<std::uint64_t, std::pair<std::uint32_t, std::uint8_t>> client_order;
+  std::uint64_t client_clock = 0;
 
   std::array<Flow, detail::kSlots> flows{};
   std::uint64_t produced = 0;

@@ -198,7 +198,9 @@ void Generator::Impl::name_flow(Flow &f) {
   // this packet). A QUIC Initial is the flow's first packet; a TCP flow waits
   // for its ClientHello or request.
   const detail::Address &a = addr[f.dst];
-  const std::int32_t e = a.taught_to[f.client] >= 0 ? a.taught_to[f.client] : a.taught;
+  const bool mine =
+      a.taught_to[f.client] >= 0 && (opt.dns_table_size == 0 || a.client_learnt_at[f.client] != 0);
+  const std::int32_t e = mine ? a.taught_to[f.client] : a.taught;
   f.fallback = endpoint_flow_id(e);
   f.fallback_source = e >= 0 ? NameSource::dns : NameSource::none;
   if (f.wire_name != kNone) {

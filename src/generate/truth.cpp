@@ -21,6 +21,7 @@ void Generator::Impl::learn(std::uint8_t client, bool six, bool rcode_ok,
     for (const std::uint32_t id : *answers) {
       table_learn(id, endpoint);
       addr[id].taught_to[client] = endpoint;
+      client_learn(client, id);
     }
   }
 }
@@ -30,7 +31,7 @@ void Generator::Impl::table_learn(std::uint32_t id, std::int32_t endpoint) {
   // address learnt again becomes the most recently learnt; a new address
   // into a full table evicts the least recently learnt one, which reads as
   // never answered from then on (README "What is counted"). The per-client
-  // table of flow naming (262,144 pairs) never fills here.
+  // table of flow naming: client_learn().
   Address &a = addr[id];
   if (opt.dns_table_size > 0) {
     if (a.learnt_at != 0) {
@@ -45,6 +46,28 @@ void Generator::Impl::table_learn(std::uint32_t id, std::int32_t endpoint) {
     table_order.emplace(a.learnt_at, id);
   }
   a.taught = endpoint;
+}
+
+void Generator::Impl::client_learn(std::uint8_t client, std::uint32_t id) {
+  // The table of answers per client, bounded with the table of everyone's
+  // (README "What is counted"): 4 client/address pairs per address of
+  // --dns-table-size. A pair learnt again becomes the most recently learnt;
+  // a new pair into a full table evicts the least recently learnt one, whose
+  // client then reads the table of everyone's answers for that address.
+  if (opt.dns_table_size == 0) {
+    return; // unbounded: the analyzer's 262,144 pairs never fill here
+  }
+  constexpr std::size_t kPairsPerAddress = 4;
+  Address &a = addr[id];
+  if (a.client_learnt_at[client] != 0) {
+    client_order.erase(a.client_learnt_at[client]);
+  } else if (client_order.size() >= kPairsPerAddress * opt.dns_table_size) {
+    const auto oldest = client_order.begin();
+    addr[oldest->second.first].client_learnt_at[oldest->second.second] = 0;
+    client_order.erase(oldest);
+  }
+  a.client_learnt_at[client] = ++client_clock;
+  client_order.emplace(a.client_learnt_at[client], std::make_pair(id, client));
 }
 
 void Generator::Impl::count(std::uint8_t client, std::uint32_t dst, bool dns_port) {

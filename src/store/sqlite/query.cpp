@@ -1,6 +1,7 @@
 // store/sqlite/query: reloading learnt state and the three queries.
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <map>
 #include <string>
 
@@ -15,23 +16,34 @@ namespace {
 // The big sorted reads (the address table at start, the endpoint summary)
 // run with temporary data on disk and a 16 MiB cache, so a sort spills to a
 // temporary file instead of growing in memory with the rows sorted; the
-// settings of tune() (in-memory temporary data, 64 MiB cache) come back at
-// the end of the scope. Best effort: a pragma that fails leaves the setting.
+// connection's own cache size (tune(), or the read-only one) and in-memory
+// temporary data come back at the end of the scope. Best effort: a pragma
+// that fails leaves the setting.
 class BoundedSorts {
 public:
   explicit BoundedSorts(sqlite3 *db) noexcept : db_(db) {
+    sqlite3_stmt *st = nullptr;
+    if (sqlite3_prepare_v2(db_, "PRAGMA cache_size", -1, &st, nullptr) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+      cache_size_ = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
     sqlite3_exec(db_, "PRAGMA temp_store=FILE; PRAGMA cache_size=-16384", nullptr, nullptr,
                  nullptr);
   }
   ~BoundedSorts() {
-    sqlite3_exec(db_, "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536", nullptr, nullptr,
-                 nullptr);
+    std::array<char, 64> restore{};
+    std::snprintf(restore.data(), restore.size(),
+                  "PRAGMA temp_store=MEMORY; PRAGMA cache_size=%lld",
+                  static_cast<long long>(cache_size_));
+    sqlite3_exec(db_, restore.data(), nullptr, nullptr, nullptr);
   }
   BoundedSorts(const BoundedSorts &) = delete;
   BoundedSorts &operator=(const BoundedSorts &) = delete;
 
 private:
   sqlite3 *db_;
+  std::int64_t cache_size_ = -kWriteCacheKiB;
 };
 
 } // namespace

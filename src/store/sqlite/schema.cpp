@@ -314,13 +314,18 @@ bool SqliteStore::tune(std::string &error) {
   // journal mode. WAL: readers never block the writer and a commit is one
   // sequential append. synchronous=NORMAL in WAL is durable against
   // application crashes (an OS crash may lose the last commits, never
-  // corrupt). 64 MiB page cache. WAL may be unavailable (e.g. ":memory:");
+  // corrupt). A 16 MiB page cache (kWriteCacheKiB): writes append packets and
+  // per-second rows, so the pages a batch touches are few and recent; a
+  // larger cache only fills with pages of names seen once (a name flood's
+  // endpoint index) and costs RSS. WAL may be unavailable (e.g. ":memory:");
   // whatever mode SQLite grants is accepted.
-  return run_script("PRAGMA journal_mode=WAL;"
-                    "PRAGMA synchronous=NORMAL;"
-                    "PRAGMA cache_size=-65536;"
-                    "PRAGMA temp_store=MEMORY;",
-                    error);
+  const std::string script = "PRAGMA journal_mode=WAL;"
+                             "PRAGMA synchronous=NORMAL;"
+                             "PRAGMA cache_size=-" +
+                             std::to_string(kWriteCacheKiB) +
+                             ";"
+                             "PRAGMA temp_store=MEMORY;";
+  return run_script(script.c_str(), error);
 }
 
 bool SqliteStore::migrate(std::string &error, bool &refused) {

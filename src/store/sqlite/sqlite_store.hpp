@@ -84,6 +84,8 @@ inline constexpr std::uint64_t kFrameLimit = std::uint64_t{1} << kFrameBits;
 inline constexpr std::int64_t kSourceLimit = std::int64_t{1} << (63 - kFrameBits);
 inline constexpr std::int64_t kUsPerSecond = 1'000'000;
 inline constexpr int kBusyTimeoutMs = 5000;
+// Page cache of a store opened for writing, KiB (SqliteStore::tune).
+inline constexpr int kWriteCacheKiB = 16384;
 // Endpoint name -> id cache bound; cleared wholesale when exceeded.
 inline constexpr std::size_t kEndpointCacheMax = 100'000;
 // Packets go in two ways (see write_in_transaction): one row per statement

@@ -129,6 +129,34 @@ TEST(AnalyzerFlows, DnsNamesAFlowByTheAnswerItsOwnClientGot) {
   EXPECT_EQ(h.analyzer.stats().names[static_cast<std::size_t>(store::NameSource::dns)], 3U);
 }
 
+// The per-client table holds kClientPairsPerAddress pairs per address of the
+// DNS table: with a table of 2 addresses, 8 pairs. Client .2 is told
+// a.test for 192.0.2.1, then `others` more answers for other addresses; the
+// table of everyone's answers forgets 192.0.2.1 after 2 of them, the client's
+// table after 8.
+std::map<std::string, std::pair<int, int>> named_after(int others) {
+  Options o;
+  o.dns_table_capacity = 2;
+  FlowHarness h(o);
+  h.feed(ipv4("10.0.0.1", "10.0.0.2", 17, 53, 5000, dns_response("a.test", {"192.0.2.1"})));
+  for (int i = 0; i < others; ++i) {
+    const std::string other = "198.51.100." + std::to_string(10 + i);
+    h.feed(ipv4("10.0.0.1", "10.0.0.2", 17, 53, 5000,
+                dns_response("o" + std::to_string(i) + ".test", {other.c_str()})));
+  }
+  h.feed(ipv4("10.0.0.2", "192.0.2.1", 17, 40000, 7000, Frame(20, std::byte{0})));
+  h.finish();
+  return h.counts();
+}
+
+TEST(AnalyzerFlows, ThePerClientTableIsBoundedByTheDnsTableSize) {
+  static_assert(kClientPairsPerAddress == 4);
+  EXPECT_EQ(named_after(7).at("a.test"), std::make_pair(1, 0)); // 8 pairs: still there
+  const auto evicted = named_after(8);                          // 9 pairs: the oldest goes
+  EXPECT_EQ(evicted.count("a.test"), 0U);
+  EXPECT_EQ(evicted.at(""), std::make_pair(1, 0));
+}
+
 TEST(AnalyzerFlows, TheLedgerNeverPassesAPacketStillWaitingForItsName) {
   Options o;
   o.batch_records = 2;

@@ -79,13 +79,20 @@ enum class Naming : std::uint8_t { flow, dns };
 enum class EncryptedDns : std::uint8_t { dot, doq, doh, count_ };
 [[nodiscard]] std::string_view encrypted_dns_name(EncryptedDns kind) noexcept;
 
+// The per-client answer table holds at most this many pairs per address of
+// the DNS table (and never more than Options::client_table_capacity).
+inline constexpr std::size_t kClientPairsPerAddress = 4;
+
 struct Options {
   Naming naming = Naming::flow;
   std::vector<IpPrefix> local_nets; // empty: learn local hosts from DNS
   std::vector<std::uint16_t> ports; // empty: every port counts (flows: the endpoint's port)
-  std::size_t max_flows = 131072;   // flow table bound; the least recently active flow goes
+  std::size_t max_flows = 65536;    // flow table bound; the least recently active flow goes
   TimeUs flow_idle_timeout_us = 300'000'000;
-  std::size_t client_table_capacity = 1U << 18U; // (client, address) -> name pairs
+  // (client, address) -> name pairs, at most kClientPairsPerAddress times
+  // dns_table_capacity: part of the learnt DNS table, so one bound
+  // (--dns-table-size) bounds both (README "What is counted").
+  std::size_t client_table_capacity = 1U << 18U;
   // Hostnames of DoH services (lower-case); empty: the built-in list.
   std::vector<std::string> doh_names;
   std::size_t dns_table_capacity = 1U << 20U;
@@ -93,6 +100,10 @@ struct Options {
   // one (receiving a response, sending, or an end of a flow) is forgotten.
   std::size_t local_hosts_capacity = 4096;
   std::size_t batch_records = 65536; // records (or learnt answers) per batch
+  // Names, or flow records, per batch: normal traffic seals on records long
+  // before, a name flood (one packet per name and flow) here, so the batches
+  // in flight to the store stay small however many names arrive.
+  std::size_t batch_names = 16384;
   // Most endpoints the run summary keeps (at least 1; the unresolved one is
   // always kept). Past it, the least busy are folded into one rest, so the
   // summary stays bounded however many names a long-running mode sees.

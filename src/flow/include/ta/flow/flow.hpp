@@ -67,7 +67,7 @@ inline constexpr std::uint8_t kRst = 0x04;
 inline constexpr std::uint8_t kAck = 0x10;
 
 struct Options {
-  std::size_t max_flows = 131072;
+  std::size_t max_flows = 65536;
   TimeUs idle_timeout_us = 300'000'000;
   // Packets of one flow seen while it waits before it is decided anyway.
   std::size_t max_wait_packets = 32;

@@ -45,7 +45,7 @@ struct Options {
   std::size_t max_local_hosts = 4096; // learnt local hosts (see attribute::Options)
   // Naming (see attribute::Options).
   attribute::Naming naming = attribute::Naming::flow;
-  std::size_t max_flows = 131072;
+  std::size_t max_flows = 65536;
   TimeUs flow_idle_timeout_us = 300'000'000;
   std::vector<std::string> doh_names; // empty: the built-in list
   std::size_t summary_size = 1000;    // endpoints the run summary keeps (the rest folded)
