@@ -35,6 +35,7 @@ struct QueryArgs {
   std::string endpoint;
   bool endpoint_given = false; // query flows: --endpoint was given (it may be "")
   std::size_t limit = 100;
+  std::string group_by = "host"; // query endpoints: host or domain
 };
 void add_query(CLI::App &app, QueryArgs &args, CLI::App *&endpoints, CLI::App *&packets,
                CLI::App *&addresses, CLI::App *&flows);

@@ -1,6 +1,9 @@
 // `query endpoints|packets|addresses|flows`: read what the store holds.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <iterator>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -8,6 +11,7 @@
 
 #include "ta/common/escape.hpp"
 #include "ta/common/time.hpp"
+#include "ta/domain/registrable.hpp"
 
 #include "commands.hpp"
 #include "store_open.hpp"
@@ -39,6 +43,12 @@ void add_query(CLI::App &app, QueryArgs &args, CLI::App *&endpoints, CLI::App *&
                                 "first/last seen");
   endpoints->add_option("--since", args.since, "From this time (RFC 3339, date, or epoch seconds)");
   endpoints->add_option("--until", args.until, "Before this time (exclusive)");
+  endpoints
+      ->add_option("--group-by", args.group_by,
+                   "host (one row per endpoint) or domain (one row per registrable domain, "
+                   "summed)")
+      ->check(CLI::IsMember({"host", "domain"}))
+      ->capture_default_str();
   add_format(endpoints);
 
   packets = add_subquery("packets", "Packet records of one endpoint, most recent first");
@@ -224,7 +234,46 @@ int run_query_endpoints(const QueryArgs &args) {
       return Status::success();
     };
   }
-  return finish_rows(s->for_each_endpoint(range, row), args.format, json);
+  if (args.group_by != "domain") {
+    return finish_rows(s->for_each_endpoint(range, row), args.format, json);
+  }
+  // One row per registrable domain: the store's rows are summed per domain
+  // first (memory grows with the domains, not the rows), then written in
+  // domain order.
+  auto grouper = domain::Grouper::create();
+  if (!grouper) {
+    std::fprintf(stderr, "traffic-analyzer: %s\n", grouper.status().message().c_str());
+    return kExitFailure;
+  }
+  std::map<std::string, store::EndpointSummary> groups;
+  Status st = s->for_each_endpoint(range, [&](const store::EndpointSummary &r) {
+    std::string key = grouper->group(r.endpoint).key;
+    auto [it, fresh] = groups.try_emplace(key);
+    store::EndpointSummary &g = it->second;
+    if (fresh) {
+      g.endpoint = std::move(key);
+      g.first_seen = r.first_seen;
+      g.last_seen = r.last_seen;
+    }
+    g.packets += r.packets;
+    g.bytes += r.bytes;
+    g.received_packets += r.received_packets;
+    g.received_bytes += r.received_bytes;
+    for (std::size_t i = 0; i < g.names.size(); ++i) {
+      g.names[i] += r.names[i];
+    }
+    g.first_seen = std::min(g.first_seen, r.first_seen);
+    g.last_seen = std::max(g.last_seen, r.last_seen);
+    std::vector<std::string> merged;
+    std::set_union(g.addresses.begin(), g.addresses.end(), r.addresses.begin(), r.addresses.end(),
+                   std::back_inserter(merged));
+    g.addresses = std::move(merged);
+    return Status::success();
+  });
+  for (auto it = groups.begin(); st && it != groups.end(); ++it) {
+    st = row(it->second);
+  }
+  return finish_rows(st, args.format, json);
 }
 
 int run_query_packets(const QueryArgs &args) {
