@@ -220,6 +220,57 @@ TEST_P(LiveTest, ChildWhoseConnectionIsGoneIsNoSocket) {
   EXPECT_EQ(mapper.counters().of(Outcome::mapped), 0U);
 }
 
+// Without the capabilities to read other users' /proc/PID/fd (a child that
+// became nobody), this process's socket is there but its owner cannot be
+// read: no_permission, said once, while sockets of nobody's own are mapped.
+TEST_P(LiveTest, AnotherUsersSocketIsNoPermission) {
+  if (::geteuid() != 0) {
+    GTEST_SKIP() << "needs root to become another user";
+  }
+  Fd listener(bound(AF_INET, SOCK_STREAM, "127.0.0.1"));
+  ASSERT_GE(listener.get(), 0);
+  ASSERT_EQ(::listen(listener.get(), 4), 0);
+  FlowKey f{Protocol::tcp, {}, 0, *IpAddress::parse("127.0.0.1"), 40000};
+  local_of(listener.get(), f.local, f.local_port);
+  const Options o = options();
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {          // gtest does not see this process: exit codes say
+    ::close(listener.get()); // only the parent (root) holds it now
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) {
+      ::_exit(10);
+    }
+    const int own = bound(AF_INET, SOCK_DGRAM, "127.0.0.1");
+    FlowKey mine{Protocol::udp, *IpAddress::parse("127.0.0.1"), 0, *IpAddress::parse("127.0.0.1"),
+                 53};
+    sockaddr_in sin{};
+    socklen_t len = sizeof(sin);
+    if (own < 0 || ::getsockname(own, reinterpret_cast<sockaddr *>(&sin), &len) != 0) {
+      ::_exit(11);
+    }
+    mine.local_port = ntohs(sin.sin_port);
+    Mapper m(o);
+    if (m.lookup(f).outcome != Outcome::no_permission) {
+      ::_exit(12);
+    }
+    const auto r = m.lookup(mine);
+    if (r.outcome != Outcome::mapped || r.process.pid != ::getpid()) {
+      ::_exit(13);
+    }
+    const auto w = m.take_permission_warning();
+    if (!w || w->code() != ta::StatusCode::permission_denied ||
+        w->message().find("CAP_DAC_READ_SEARCH") == std::string::npos ||
+        m.take_permission_warning().has_value()) {
+      ::_exit(14);
+    }
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Sources, LiveTest,
                          ::testing::Values(SocketSource::netlink_then_proc_files,
                                            SocketSource::proc_files),
