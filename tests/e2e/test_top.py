@@ -7,9 +7,10 @@ two-host network in network namespaces, see netns.py; nothing leaves them).
    received totals that `analyze` finds in tcpdump's capture, and those
    tcpdump itself counts.
 2. Full screen, driven in tmux (when tmux is installed): the rows appear,
-   `/` filters, `q` quits; after `q` and after SIGTERM the process has exited
-   with 0, the pane left the alternate screen and the terminal modes are
-   back (echo, icanon).
+   `/` filters, `n` sorts by name, a resize redraws to the new size, `q`
+   quits; after `q` and after SIGTERM the process has exited with 0, the
+   pane left the alternate screen and the terminal modes are back (echo,
+   icanon).
 """
 import shutil
 import signal
@@ -185,6 +186,15 @@ def test_top_in_tmux_keys_and_restored_terminal(tmp_path, how):
             # Sort by name (`n`) is shown in the status line.
             tmux.tmux("send-keys", "-t", "ta", "n")
             tmux.wait_for("sort name")
+            # A smaller window: the view is redrawn to fit it (the status
+            # line cut at 100 columns loses its end).
+            tmux.tmux("resize-window", "-t", "ta", "-x", "100", "-y", "20")
+            deadline = time.time() + 10
+            while "q quit" in tmux.pane() and time.time() < deadline:
+                time.sleep(0.2)
+            text = tmux.pane()
+            assert "q quit" not in text and "tmux.test" in text, text
+            assert max(len(line) for line in text.splitlines()) <= 100, text
             if how == "q":
                 tmux.tmux("send-keys", "-t", "ta", "q")
             else:
