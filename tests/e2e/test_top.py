@@ -7,10 +7,10 @@ two-host network in network namespaces, see netns.py; nothing leaves them).
    received totals that `analyze` finds in tcpdump's capture, and those
    tcpdump itself counts.
 2. Full screen, driven in tmux (when tmux is installed): the rows appear,
-   `/` filters, `n` sorts by name, a resize redraws to the new size, `q`
-   quits; after `q` and after SIGTERM the process has exited with 0, the
-   pane left the alternate screen and the terminal modes are back (echo,
-   icanon).
+   `/` filters, `n` sorts by name, `p` pauses, a resize redraws to the new
+   size, `q` quits; after `q` and after SIGTERM the process has exited with
+   0, the pane left the alternate screen and the terminal modes are back
+   (echo, icanon).
 """
 import shutil
 import signal
@@ -186,6 +186,14 @@ def test_top_in_tmux_keys_and_restored_terminal(tmp_path, how):
             # Sort by name (`n`) is shown in the status line.
             tmux.tmux("send-keys", "-t", "ta", "n")
             tmux.wait_for("sort name")
+            # `p` pauses the screen (said in the status line), `p` again resumes.
+            tmux.tmux("send-keys", "-t", "ta", "p")
+            tmux.wait_for("PAUSED")
+            tmux.tmux("send-keys", "-t", "ta", "p")
+            deadline = time.time() + 10
+            while "PAUSED" in tmux.pane() and time.time() < deadline:
+                time.sleep(0.2)
+            assert "PAUSED" not in tmux.pane()
             # A smaller window: the view is redrawn to fit it (the status
             # line cut at 100 columns loses its end).
             tmux.tmux("resize-window", "-t", "ta", "-x", "100", "-y", "20")
