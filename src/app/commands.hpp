@@ -9,6 +9,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "ta/capture/live.hpp"
+
 #include "pipeline.hpp"
 
 namespace ta::app {
@@ -84,6 +86,21 @@ struct CaptureArgs {
 void add_capture(CLI::App &app, CaptureArgs &args);
 int run_capture(const CaptureArgs &args);
 
+struct TopArgs {
+  PipelineArgs pipeline; // store defaults to none (set by add_top)
+  std::vector<std::string> interfaces;
+  std::string filter;
+  std::uint32_t snaplen = 262144;
+  std::uint32_t buffer_mib = 4;
+  std::string group_by = "host";
+  double interval_seconds = 1;
+  bool once = false;
+  double duration_seconds = 0; // 0 = until q, SIGINT or SIGTERM (--once: 5 s)
+  std::size_t max_rows = 1000;
+};
+void add_top(CLI::App &app, TopArgs &args);
+int run_top(const TopArgs &args);
+
 struct WatchArgs {
   PipelineArgs pipeline;
   std::string directory;
@@ -107,6 +124,14 @@ struct DemoArgs {
 };
 void add_demo(CLI::App &app, DemoArgs &args);
 int run_demo(const DemoArgs &args);
+
+// The live capture of `run`, `capture` and `top` (ports: --ports, used when
+// no filter is given); nullptr after one line on stderr.
+std::unique_ptr<capture::LiveCapture> open_live(const std::vector<std::string> &interfaces,
+                                                const std::string &filter,
+                                                const std::string &ports_text,
+                                                std::uint32_t snaplen, std::uint32_t buffer_mib,
+                                                bool immediate);
 
 // "10s", "5m", "1h", "30" (seconds) -> seconds; 0 on anything else.
 std::int64_t parse_duration_seconds(const std::string &text);

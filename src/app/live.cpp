@@ -39,7 +39,18 @@ void add_live_options(CLI::App *cmd, std::vector<std::string> &interfaces, std::
   cmd->add_option("--user", user, "Drop privileges to this user once the capture is open");
 }
 
-// The interfaces of `run` and `capture`; nullptr after one line on stderr.
+void report_interfaces(capture::LiveCapture &live) {
+  for (const auto &s : live.stats()) {
+    std::fprintf(
+        stderr, "%s: %llu packets received, %llu dropped by the kernel, %llu by the interface\n",
+        s.name.c_str(), static_cast<unsigned long long>(s.received),
+        static_cast<unsigned long long>(s.dropped), static_cast<unsigned long long>(s.if_dropped));
+  }
+}
+
+} // namespace
+
+// The interfaces of `run`, `capture` and `top`; nullptr after one line on stderr.
 std::unique_ptr<capture::LiveCapture> open_live(const std::vector<std::string> &interfaces,
                                                 const std::string &filter,
                                                 const std::string &ports_text,
@@ -63,17 +74,6 @@ std::unique_ptr<capture::LiveCapture> open_live(const std::vector<std::string> &
   }
   return std::move(live).value();
 }
-
-void report_interfaces(capture::LiveCapture &live) {
-  for (const auto &s : live.stats()) {
-    std::fprintf(
-        stderr, "%s: %llu packets received, %llu dropped by the kernel, %llu by the interface\n",
-        s.name.c_str(), static_cast<unsigned long long>(s.received),
-        static_cast<unsigned long long>(s.dropped), static_cast<unsigned long long>(s.if_dropped));
-  }
-}
-
-} // namespace
 
 std::int64_t parse_duration_seconds(const std::string &text) {
   if (text.empty()) {

@@ -27,6 +27,8 @@ int main(int argc, char **argv) {
   add_watch(app, watch);
   DemoArgs demo;
   add_demo(app, demo);
+  TopArgs top;
+  add_top(app, top);
   // Every option of every subcommand can also come from a TOML file:
   // top-level keys, or a [run] / [capture] / [watch] section; flags given on
   // the command line override it (deploy/traffic-analyzer.toml). The file is
@@ -67,6 +69,9 @@ int main(int argc, char **argv) {
   }
   if (app.got_subcommand("demo")) {
     return run_demo(demo);
+  }
+  if (app.got_subcommand("top")) {
+    return run_top(top);
   }
   if (app.got_subcommand("generate")) {
     return run_generate(generate);
