@@ -17,6 +17,7 @@
 namespace ta::flow {
 
 using detail::kNil;
+using detail::same_address;
 using store::Direction;
 using store::NameSource;
 
@@ -79,18 +80,6 @@ struct Link {
   std::uint32_t prev = kNil;
   std::uint32_t next = kNil;
 };
-
-[[nodiscard]] bool same_address(const IpAddress &x, const IpAddress &y) noexcept {
-  std::uint64_t x_lo = 0;
-  std::uint64_t x_hi = 0;
-  std::uint64_t y_lo = 0;
-  std::uint64_t y_hi = 0;
-  std::memcpy(&x_lo, x.bytes.data(), 8);
-  std::memcpy(&x_hi, x.bytes.data() + 8, 8);
-  std::memcpy(&y_lo, y.bytes.data(), 8);
-  std::memcpy(&y_hi, y.bytes.data() + 8, 8);
-  return ((x_lo ^ y_lo) | (x_hi ^ y_hi) | std::uint64_t(x.family ^ y.family)) == 0;
-}
 
 // (x, xp) < (y, yp): any strict order works, it only picks a canonical side.
 // The address bytes compare as two native 64-bit words (no memcmp call).

@@ -102,4 +102,8 @@ def test_query_endpoints_streams(big_store, fmt):
     assert len(names) == ENDPOINTS + 1
     assert "a.test" in names
     assert names == sorted(names)
-    assert peak_kb < RSS_BOUND_KB, f"peak RSS {peak_kb} KB for {ENDPOINTS} endpoints"
+    # Under the sanitizers (scripts/test sets TA_SANITIZED) RSS is mostly
+    # ASan's own shadow memory and quarantine: the rows are checked, the bound
+    # only in the release build.
+    if not os.environ.get("TA_SANITIZED"):
+        assert peak_kb < RSS_BOUND_KB, f"peak RSS {peak_kb} KB for {ENDPOINTS} endpoints"
