@@ -50,12 +50,16 @@ Result<std::unique_ptr<Engine>> Engine::open(std::unique_ptr<store::Store> store
   }
   e->writer_ = std::make_unique<store::Writer>(*e->store_, 2, obs);
   store::Writer *w = e->writer_.get();
-  e->analyzer_ = std::make_unique<attribute::Analyzer>(opt, [w, m](store::Batch &b) {
-    if (m != nullptr) {
-      m->on_batch_sealed(b);
-    }
-    w->submit(b);
-  });
+  e->analyzer_ = std::make_unique<attribute::Analyzer>(
+      opt, [w, m, observe = options.batch_observer](store::Batch &b) {
+        if (observe) {
+          observe(b);
+        }
+        if (m != nullptr) {
+          m->on_batch_sealed(b);
+        }
+        w->submit(b);
+      });
   // What DNS taught in earlier runs, and who was local.
   Status st;
   attribute::Analyzer &an = *e->analyzer_;

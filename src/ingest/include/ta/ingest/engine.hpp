@@ -56,6 +56,10 @@ struct Options {
   // off too.
   bool with_metrics = false;
   metrics::Options metrics;
+  // Sees every sealed batch on the analyzer's thread before metrics and the
+  // store do, and may fill in what the analyzer cannot know (the program of
+  // a flow). Empty: none.
+  std::function<void(store::Batch &)> batch_observer;
 };
 
 // How ingesting one capture file ended.

@@ -102,6 +102,10 @@ struct FlowRecord {
   std::uint64_t received_bytes = 0;
   TimeUs first_seen = 0; // of this batch's packets of the flow
   TimeUs last_seen = 0;
+  // The program owning the flow's socket on this machine (live capture only,
+  // README "Which program"): its pid and command name; 0 and "" unknown.
+  std::int32_t pid = 0;
+  std::string program;
 };
 
 struct LearntAddress {
