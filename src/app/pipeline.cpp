@@ -217,8 +217,10 @@ std::string metrics_failure_line(const Status &st, const std::string &listen) {
 
 } // namespace
 
-std::unique_ptr<ingest::Engine> open_engine(const PipelineArgs &args, bool with_metrics) {
+std::unique_ptr<ingest::Engine> open_engine(const PipelineArgs &args, bool with_metrics,
+                                            std::function<void(store::Batch &)> observer) {
   ingest::Options opt;
+  opt.batch_observer = std::move(observer);
   if (with_metrics && !args.web_config.empty()) { // checked before anything starts
     auto web = metrics::load_web_config(args.web_config);
     if (!web) {

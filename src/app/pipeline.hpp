@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -61,8 +62,10 @@ void install_stop_handlers(void (*also)(int) = nullptr);
 // The store named by --store and the ingest engine over it; nullptr after a
 // one-line error on stderr (bad option values, store unopenable). Metrics
 // that cannot bind are one line on stderr too, and left off.
-[[nodiscard]] std::unique_ptr<ingest::Engine> open_engine(const PipelineArgs &args,
-                                                          bool with_metrics);
+// `observer` sees each sealed batch first (see ingest::Options::batch_observer).
+[[nodiscard]] std::unique_ptr<ingest::Engine>
+open_engine(const PipelineArgs &args, bool with_metrics,
+            std::function<void(store::Batch &)> observer = {});
 
 // "traffic-analyzer: <message>" on stderr.
 void print_error(const Status &status);
