@@ -48,14 +48,17 @@ for _ in range(100):
     c.close()
 """
 
-# Names itself, connects, prints "PID PORT", then sends CHUNKS chunks of
-# CHUNK bytes over about 3 s and closes.
+# Names itself, connects, prints "PID PORT", sends an HTTP request head (so
+# the flow's name is decided at once and its packets reach the next batch;
+# a flow waiting for its name is in no batch yet), then CHUNKS chunks of
+# CHUNK bytes over about 3 s, and closes.
 HOLDER = """
 import os, socket, sys, time
 with open("/proc/self/comm", "w") as f:
     f.write("ta-holder")
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
 print(os.getpid(), s.getsockname()[1], flush=True)
+s.sendall(b"POST / HTTP/1.1\\r\\nHost: holder.test\\r\\n\\r\\n")
 for _ in range(int(sys.argv[4])):
     s.sendall(b"x" * int(sys.argv[3]))
     time.sleep(0.5)
@@ -136,6 +139,7 @@ def test_a_held_connection_is_named_and_a_short_one_counted_unmapped(tmp_path):
         held = [f for f in tcp if f["client_port"] == port]
         assert len(held) == 1, tcp
         assert held[0]["process"] == "ta-holder" and held[0]["pid"] == pid, held
+        assert held[0]["name"] == "holder.test", held
         # It sent every chunk (IP bytes: payload plus headers).
         assert held[0]["sent_bytes"] > CHUNK * CHUNKS
         short = [f for f in tcp if f["client_port"] != port]
