@@ -45,6 +45,7 @@ struct PipelineArgs {
   bool legacy_metric_names = false;
   std::string web_config; // --web-config: TLS and basic auth of /metrics
   std::size_t max_endpoints = 1000;
+  std::string metrics_group = "host"; // --metrics-group: host or domain
 };
 
 void add_pipeline_options(CLI::App *cmd, PipelineArgs &args, bool with_metrics);
