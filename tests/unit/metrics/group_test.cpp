@@ -128,6 +128,12 @@ TEST(MetricsGroup, MaxEndpointsBoundsDomains) {
   EXPECT_EQ(packets(text, "two.test"), 10.0);
   EXPECT_EQ(packets(text, "(other)"), 100.0);
   EXPECT_EQ(labels(text).size(), 3U) << text;
+  // With the bound reached, a new host of a domain that has a series still
+  // counts there; one of a new domain is (other).
+  m->on_batch_sealed(batch_of({"new.two.test", "new.four.test"}, {5, 7}));
+  const std::string after = m->render();
+  EXPECT_EQ(packets(after, "two.test"), 15.0);
+  EXPECT_EQ(packets(after, "(other)"), 107.0);
 }
 
 TEST(MetricsGroup, LegacyNamesFollowTheDomain) {
