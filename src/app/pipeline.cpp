@@ -120,6 +120,10 @@ void add_pipeline_options(CLI::App *cmd, PipelineArgs &args, bool with_metrics) 
     cmd->add_option("--max-endpoints", args.max_endpoints,
                     "Endpoints with their own metric series; the rest count as (other)")
         ->capture_default_str();
+    cmd->add_option("--metrics-group", args.metrics_group,
+                    "Per-endpoint series per host, or per registrable domain (eTLD+1)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"host", "domain"}));
   }
 }
 
@@ -309,6 +313,8 @@ std::unique_ptr<ingest::Engine> open_engine(const PipelineArgs &args, bool with_
   opt.metrics.listen = args.metrics_listen;
   opt.metrics.legacy_names = args.legacy_metric_names;
   opt.metrics.max_endpoints = args.max_endpoints;
+  opt.metrics.group =
+      args.metrics_group == "domain" ? metrics::Group::domain : metrics::Group::host;
   auto store = open_store(args.store, args.cassandra);
   if (!store) {
     print_error(store.status());

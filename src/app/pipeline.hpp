@@ -48,6 +48,7 @@ struct PipelineArgs {
   // Which program owns each flow of this machine (README "Which program"):
   // on for live capture (add_process_option), off for everything else.
   bool processes = false;
+  std::string metrics_group = "host"; // --metrics-group: host or domain
 };
 
 void add_pipeline_options(CLI::App *cmd, PipelineArgs &args, bool with_metrics);

@@ -1,5 +1,6 @@
-// Per-endpoint series: hostnames to label values under the max_endpoints
-// bound, the legacy per-host names, and per-batch sums.
+// Per-endpoint series: hostnames (or their registrable domains) to label
+// values under the max_endpoints bound, the legacy per-host names, and
+// per-batch sums.
 #include <prometheus/check_names.h>
 
 #include "impl.hpp"
@@ -14,7 +15,16 @@ Endpoint *Metrics::Impl::resolve(std::string_view name) {
   if (const auto it = by_name.find(name); it != by_name.end()) {
     return it->second;
   }
-  std::string label = utf8_label(name);
+  // Group::domain: the series is the registrable domain's. Names without one
+  // (IP literals, public suffixes, single labels, non-DNS bytes) come back
+  // as themselves, so they keep their own series as in Group::host.
+  std::string grouped;
+  std::string_view key = name;
+  if (grouper) {
+    grouped = grouper->group(name).key;
+    key = grouped;
+  }
+  std::string label = utf8_label(key);
   if (label == kUnresolved || label == kOther) {
     label.replace(0, 1, "\\x28");
   }
@@ -22,7 +32,7 @@ Endpoint *Metrics::Impl::resolve(std::string_view name) {
   if (const auto it = by_label.find(label); it != by_label.end()) {
     e = it->second; // another name with the same label value
   } else if (by_label.size() < options.max_endpoints) {
-    e = make_endpoint(label, legacy_host(name));
+    e = make_endpoint(label, legacy_host(key));
     by_label.emplace(std::move(label), e);
   } else {
     return special(other_endpoint, kOther, "other");

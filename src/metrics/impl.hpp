@@ -28,6 +28,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "ta/domain/registrable.hpp"
 #include "ta/metrics/metrics.hpp"
 
 #include "backend.hpp"
@@ -168,7 +169,10 @@ struct Metrics::Impl {
   std::mutex mu;
   std::deque<Endpoint> endpoints;
   std::deque<Legacy> legacies;
-  StringMap<Endpoint *> by_name;  // hostname bytes -> endpoint (cache)
+  StringMap<Endpoint *> by_name; // hostname bytes -> endpoint (cache)
+  // Group::domain only: hostname -> registrable domain (not thread-safe:
+  // used under mu, like the maps).
+  std::optional<domain::Grouper> grouper;
   StringMap<Endpoint *> by_label; // label value -> endpoint: the bounded set
   std::map<std::string, Legacy *> legacy_by_name;
   Endpoint *unresolved_endpoint = nullptr;

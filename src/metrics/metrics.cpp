@@ -49,6 +49,14 @@ Result<std::unique_ptr<Metrics>> Metrics::open(const Options &options) {
   }
 
   auto impl = std::make_unique<Impl>(options);
+  if (options.group == Group::domain) {
+    auto grouper = domain::Grouper::create();
+    if (!grouper) {
+      return Status::unsupported("metrics: per-domain series need libpsl's built-in list: " +
+                                 grouper.status().message());
+    }
+    impl->grouper.emplace(std::move(grouper).value());
+  }
   if (listen) {
     Impl *raw = impl.get();
     auto server = HttpServer::start(*listen, options.web, [raw] { return raw->render(); });

@@ -15,7 +15,11 @@
 //   traffic_endpoint_packets_total{endpoint}     records in sealed batches
 //   traffic_endpoint_bytes_total{endpoint}       their IP bytes
 // Label values: "" -> "(unresolved)"; once `max_endpoints` distinct names
-// have a series, further names count under "(other)". Names are arbitrary
+// have a series, further names count under "(other)". With Group::domain the
+// series are per registrable domain instead (ta_domain's Grouper: hosts of
+// one domain summed under it; unresolved, IP literals and other names without
+// a registrable domain stay as they are); the label name is still `endpoint`
+// and `max_endpoints` bounds the domains. Names are arbitrary
 // bytes: bytes that are not valid UTF-8, and NUL, appear as the text "\xNN".
 // A name whose label would read "(unresolved)" or "(other)" has its "("
 // written as "\x28".
@@ -46,12 +50,19 @@
 
 namespace ta::metrics {
 
+// What one per-endpoint series stands for.
+enum class Group : std::uint8_t {
+  host,   // the endpoint's name as the pipeline gave it
+  domain, // its registrable domain (eTLD+1, Public Suffix List)
+};
+
 struct Options {
   // ADDR:PORT with an IPv4 literal, or [IPv6]:PORT; port 0 picks a free port
   // (see bound_address()). "" = no HTTP server (render() still works).
   std::string listen = "0.0.0.0:9100";
   std::size_t max_endpoints = 1000; // hostnames with their own series
   bool legacy_names = false;        // also <host>_writes_total / <host>_write_throughput
+  Group group = Group::host;        // domain: legacy names are per domain too
   std::chrono::seconds tick = std::chrono::seconds(5); // throughput EWMA tick, > 0
   bool tick_thread = true; // false: the rate moves only on tick_now() (tests)
   // TLS and basic auth of the HTTP server (load_web_config); null: plain
@@ -69,6 +80,7 @@ public:
   //   permission_denied  no permission to listen there (ports below 1024)
   //   not_found          the host is not an address of this machine
   //   io_error           the listener could not bind for another reason
+  //   unsupported        Group::domain, and libpsl has no built-in list
   // e.g. unavailable "metrics: 0.0.0.0:9100 is already in use".
   [[nodiscard]] static Result<std::unique_ptr<Metrics>> open(const Options &options);
   // Stops the tick thread (promptly, whatever `tick`) and the HTTP server.
