@@ -177,6 +177,7 @@ TEST(CqlRouting, RoundRobinAmongReplicas) {
   ASSERT_NE(c.session, nullptr);
   c.set_ring(2); // 61: range ending at node 0's token, then node 1
   std::vector<Request> requests;
+  requests.reserve(10);
   for (int i = 0; i < 10; ++i) {
     requests.push_back(c.request("61"));
   }
@@ -212,6 +213,7 @@ TEST(CqlRouting, RoundRobinOptionSpreadsButStillCounts) {
   ASSERT_NE(c.session, nullptr);
   c.set_ring(1);
   std::vector<Request> requests;
+  requests.reserve(9);
   for (int i = 0; i < 9; ++i) {
     requests.push_back(c.request("6578616d706c652e636f6d"));
   }
