@@ -14,6 +14,10 @@
 // Connection setup (connect, STARTUP, auth, USE, re-PREPARE) is a blocking
 // exchange on the new socket with connect_timeout as deadline: it happens at
 // connect(), in reconnect(), and inside run() only when no node is up.
+//
+// Token-aware routing: with a ring set (set_ring), route() gives an EXECUTE
+// or a single-partition BATCH its partition's token and pick() sends it to a
+// replica first (ring.hpp, token.hpp).
 #pragma once
 
 #include <poll.h>
@@ -81,15 +85,16 @@ struct Session::Impl {
     const std::function<void(const Row &)> *on_row = nullptr;
     std::uint32_t pinned = kNone; // node index, or any node
     std::uint32_t then = kNone;   // task to resume when this one is done
-    bool routable = false;        // token is the partition's (ring known, route())
-    std::int64_t token = 0;
-    bool best_effort = false; // failure does not fail the call
+    bool best_effort = false;     // failure does not fail the call
     bool done = false;
     int attempts = 0;           // retries used
     std::uint32_t node = kNone; // in flight on
     std::int16_t stream = 0;
     std::uint64_t seq = 0; // send generation (timeouts)
     Clock::time_point sent{};
+    // Set by route(): the partition's token, when the ring and key are known.
+    bool routable = false;
+    std::int64_t token = 0;
   };
 
   struct PreparedEntry {
