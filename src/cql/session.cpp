@@ -142,7 +142,7 @@ Status Session::prepare(std::string_view cql, Prepared &out) {
   }
   if (entry == kNone) {
     entry = static_cast<std::uint32_t>(im.prepared.size());
-    im.prepared.push_back({std::string(cql), {}, 0, {}});
+    im.prepared.push_back({std::string(cql), {}, 0, {}, {}});
   }
   im.begin_run();
   // One task that must succeed (any node, retried), one per other node up

@@ -102,6 +102,7 @@ struct Session::Impl {
     std::vector<std::byte> id;
     std::uint16_t bind_count = 0;
     std::vector<std::uint16_t> pk_indices; // bind indexes of the partition key
+    std::string table_keyspace;            // of the bound columns, from PREPARED
   };
 
   struct Deadline {
@@ -121,6 +122,7 @@ struct Session::Impl {
   // Token ring of the session's keyspace, node index = index in `nodes`;
   // null or empty: no token awareness. Replaced whole, never edited.
   std::shared_ptr<const detail::TokenRing> ring;
+  std::string ring_keyspace; // statements on other keyspaces are not routed
   std::size_t replica_rr = 0;
   std::vector<std::byte> routing_key, other_key; // scratch for route()
 
@@ -161,7 +163,10 @@ struct Session::Impl {
   void finish_task(std::uint32_t ti);
   void fail_task(std::uint32_t ti, const Error &st);
   void retry_task(std::uint32_t ti, std::uint32_t ni, const Error &st);
-  void set_ring(std::shared_ptr<const detail::TokenRing> r) { ring = std::move(r); }
+  void set_ring(std::shared_ptr<const detail::TokenRing> r, std::string ks) {
+    ring = std::move(r);
+    ring_keyspace = std::move(ks);
+  }
   // Sets t.routable/t.token from the bound partition key, if the ring is known.
   void route(Task &t);
   [[nodiscard]] bool is_replica(const Task &t, std::uint32_t ni) const;

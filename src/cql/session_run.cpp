@@ -89,7 +89,9 @@ void Session::Impl::route(Task &t) {
     return;
   }
   const auto key_of = [&](std::uint32_t entry, const Values &v, std::vector<std::byte> &out) {
-    return detail::routing_key(v.encoded(), v.count(), prepared[entry].pk_indices, out);
+    const auto &p = prepared[entry];
+    return p.table_keyspace == ring_keyspace &&
+           detail::routing_key(v.encoded(), v.count(), p.pk_indices, out);
   };
   if (t.kind == Kind::execute_paged) {
     if (!key_of(t.prepared, *t.values, routing_key)) {
@@ -397,6 +399,10 @@ void Session::Impl::on_result(std::uint32_t ti, std::uint32_t ni) {
     p.id = result.prepared_id;
     p.bind_count = static_cast<std::uint16_t>(result.prepared_metadata.column_count);
     p.pk_indices = result.prepared_metadata.pk_indices;
+    const auto &meta = result.prepared_metadata;
+    p.table_keyspace = !meta.global_keyspace.empty() ? meta.global_keyspace
+                       : meta.columns.empty()        ? std::string()
+                                                     : meta.columns[0].keyspace;
     const std::uint32_t then = t.then;
     finish_task(ti);
     if (then != kNone) {

@@ -96,7 +96,7 @@ struct Cluster {
     auto ring = std::make_shared<const detail::TokenRing>(detail::TokenRing::build(
         {{-5'000'000'000'000'000'000LL, 0}, {0, 1}, {5'500'000'000'000'000'000LL, 2}},
         detail::Replication::simple(rf), {}, {}));
-    SessionAccess::impl(*session).set_ring(std::move(ring));
+    SessionAccess::impl(*session).set_ring(std::move(ring), "ks");
   }
   // How many EXECUTEs of `key_hex` each server saw.
   std::array<int, 3> landed(const std::string &key_hex) {
@@ -259,6 +259,19 @@ TEST(CqlRouting, NoRingOrNullKeyMeansNoRouting) {
   null_key.statements.push_back(std::move(s));
   std::vector<Request> nulls{null_key};
   ASSERT_TRUE(c.session->execute_all(nulls).ok());
+  EXPECT_EQ(c.routed(), (std::pair<std::uint64_t, std::uint64_t>{0, 0}));
+}
+
+TEST(CqlRouting, StatementsOfAnotherKeyspaceAreNotRouted) {
+  Cluster c;
+  ASSERT_NE(c.session, nullptr);
+  c.set_ring(1);
+  // The same ring, said to be another keyspace's: the table in "ks" is not
+  // placed by it.
+  auto &im = SessionAccess::impl(*c.session);
+  im.set_ring(im.ring, "other");
+  std::vector<Request> requests{c.request("61"), c.request("ff")};
+  ASSERT_TRUE(c.session->execute_all(requests).ok());
   EXPECT_EQ(c.routed(), (std::pair<std::uint64_t, std::uint64_t>{0, 0}));
 }
 
