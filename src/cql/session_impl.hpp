@@ -122,7 +122,7 @@ struct Session::Impl {
   // Token ring of the session's keyspace, node index = index in `nodes`;
   // null or empty: no token awareness. Replaced whole, never edited.
   std::shared_ptr<const detail::TokenRing> ring;
-  std::string ring_keyspace; // statements on other keyspaces are not routed
+  std::string ring_keyspace; // statements on other keyspaces are not routed; "": any
   std::size_t replica_rr = 0;
   std::vector<std::byte> routing_key, other_key; // scratch for route()
 

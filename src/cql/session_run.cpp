@@ -90,7 +90,7 @@ void Session::Impl::route(Task &t) {
   }
   const auto key_of = [&](std::uint32_t entry, const Values &v, std::vector<std::byte> &out) {
     const auto &p = prepared[entry];
-    return p.table_keyspace == ring_keyspace &&
+    return (ring_keyspace.empty() || p.table_keyspace == ring_keyspace) &&
            detail::routing_key(v.encoded(), v.count(), p.pk_indices, out);
   };
   if (t.kind == Kind::execute_paged) {

@@ -273,6 +273,10 @@ TEST(CqlRouting, StatementsOfAnotherKeyspaceAreNotRouted) {
   std::vector<Request> requests{c.request("61"), c.request("ff")};
   ASSERT_TRUE(c.session->execute_all(requests).ok());
   EXPECT_EQ(c.routed(), (std::pair<std::uint64_t, std::uint64_t>{0, 0}));
+  // No keyspace given with the ring: every statement is placed by it.
+  im.set_ring(im.ring, "");
+  ASSERT_TRUE(c.session->execute_all(requests).ok());
+  EXPECT_EQ(c.routed(), (std::pair<std::uint64_t, std::uint64_t>{2, 0}));
 }
 
 TEST(CqlRouting, PagedReadGoesToTheReplica) {
