@@ -107,7 +107,8 @@ def ring_case(name, strategy, nodes, tokens_per_node, seed, cpp_replication):
     dcs = ", ".join('"%s"' % (dc or "") for dc, _ in nodes)
     racks = ", ".join('"%s"' % (rack or "") for _, rack in nodes)
     return ('  {"%s", %s,\n   {%s},\n   {%s}, {%s},\n   {%s}},\n'
-            % (name, cpp_replication, toks, dcs, racks, ",\n    ".join(out)))
+            % (name, cpp_replication, toks, dcs, racks,
+               ",\n    ".join(", ".join(out[k:k + 4]) for k in range(0, len(out), 4))))
 
 
 def main():
