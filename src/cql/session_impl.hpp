@@ -14,6 +14,10 @@
 // Connection setup (connect, STARTUP, auth, USE, re-PREPARE) is a blocking
 // exchange on the new socket with connect_timeout as deadline: it happens at
 // connect(), in reconnect(), and inside run() only when no node is up.
+//
+// Token-aware routing: with a ring set (set_ring), route() gives an EXECUTE
+// or a single-partition BATCH its partition's token and pick() sends it to a
+// replica first (ring.hpp, token.hpp).
 #pragma once
 
 #include <poll.h>
@@ -33,6 +37,7 @@
 
 #include "connection.hpp"
 #include "retry_policy.hpp"
+#include "ring.hpp"
 #include "transport.hpp"
 
 namespace ta::cql {
@@ -56,6 +61,8 @@ struct Session::Impl {
     // Statistics.
     std::uint64_t requests = 0;
     std::uint64_t retries = 0;
+    std::uint64_t routed_to_replica = 0;
+    std::uint64_t routed_elsewhere = 0;
     std::vector<std::uint64_t> buckets; // per bound, not cumulative; last = over
     double latency_sum = 0;
     std::uint64_t latency_count = 0;
@@ -85,12 +92,17 @@ struct Session::Impl {
     std::int16_t stream = 0;
     std::uint64_t seq = 0; // send generation (timeouts)
     Clock::time_point sent{};
+    // Set by route(): the partition's token, when the ring and key are known.
+    bool routable = false;
+    std::int64_t token = 0;
   };
 
   struct PreparedEntry {
     std::string cql;
     std::vector<std::byte> id;
     std::uint16_t bind_count = 0;
+    std::vector<std::uint16_t> pk_indices; // bind indexes of the partition key
+    std::string table_keyspace;            // of the bound columns, from PREPARED
   };
 
   struct Deadline {
@@ -107,6 +119,12 @@ struct Session::Impl {
   std::vector<PreparedEntry> prepared;
   std::string keyspace;
   std::size_t rr = 0;
+  // Token ring of the session's keyspace, node index = index in `nodes`;
+  // null or empty: no token awareness. Replaced whole, never edited.
+  std::shared_ptr<const detail::TokenRing> ring;
+  std::string ring_keyspace; // statements on other keyspaces are not routed; "": any
+  std::size_t replica_rr = 0;
+  std::vector<std::byte> routing_key, other_key; // scratch for route()
 
   // Per run().
   std::vector<Task> tasks;
@@ -145,6 +163,13 @@ struct Session::Impl {
   void finish_task(std::uint32_t ti);
   void fail_task(std::uint32_t ti, const Error &st);
   void retry_task(std::uint32_t ti, std::uint32_t ni, const Error &st);
+  void set_ring(std::shared_ptr<const detail::TokenRing> r, std::string ks) {
+    ring = std::move(r);
+    ring_keyspace = std::move(ks);
+  }
+  // Sets t.routable/t.token from the bound partition key, if the ring is known.
+  void route(Task &t);
+  [[nodiscard]] bool is_replica(const Task &t, std::uint32_t ni) const;
   std::uint32_t pick(const Task &t);
   void encode_task(detail::Connection &c, const Task &t, std::int16_t stream);
   void send(std::uint32_t ti, std::uint32_t ni, Clock::time_point now);
@@ -162,6 +187,11 @@ struct Session::Impl {
   // session.cpp
   Error bad_request(const std::string &what) const;
   Error check_prepared(const Prepared &p, const Values &v) const;
+};
+
+// The Session's state, for this module's code and tests (e.g. set_ring).
+struct SessionAccess {
+  static Session::Impl &impl(Session &s) { return *s.impl_; }
 };
 
 } // namespace ta::cql
