@@ -243,7 +243,10 @@ void Session::Impl::on_frame(std::uint32_t ni, const Frame &f) {
   auto &c = n.conn;
   const std::int16_t stream = f.header.stream;
   if (stream < 0) {
-    return; // server push (EVENT); we never REGISTER
+    // A server push (EVENT, on the control connection): kept for
+    // housekeeping(); one that cannot be kept is made up by a refresh.
+    need_refresh = !c.stash_event(f) || need_refresh;
+    return;
   }
   const auto owner = c.streams().release(stream);
   if (!owner) {
@@ -513,6 +516,7 @@ detail::Error Session::Impl::run() {
   abandon();
   Error out = failure;
   clear_queues();
+  housekeeping(); // events and discovery, now that nothing is in flight
   return out;
 }
 

@@ -26,6 +26,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "ta/common/address.hpp"
 #include "ta/cql/frame.hpp"
 #include "ta/cql/messages.hpp"
 
@@ -177,6 +178,171 @@ inline std::vector<std::byte> prepared_body(Bytes id, std::int32_t binds) {
   return b;
 }
 
+// system.local / system.peers_v2 / system.peers as a fake node describes
+// its cluster. Cells are given as text: address "" is null and "bad" is a
+// 3-byte inet; uuids are 32 hex digits ("" null).
+struct NodeRowSpec {
+  std::string address; // rpc_address / native_address
+  std::uint16_t port = 0;
+  std::string host_id;
+  std::string data_center = "dc1";
+  std::string rack = "rack1";
+  std::vector<std::string> tokens;
+  std::string schema_version = "5c4e0000000000000000000000000001";
+};
+struct ClusterSpec {
+  NodeRowSpec local;
+  std::vector<NodeRowSpec> peers;
+  bool peers_v2 = true; // false: "unconfigured table peers_v2" (Cassandra 3)
+};
+
+inline std::vector<std::byte> hex_bytes(std::string_view hex) {
+  return Fx{}.h(hex).v;
+}
+
+inline void put_inet_cell(BodyWriter &w, const std::string &address) {
+  if (address.empty()) {
+    w.put_null_bytes();
+    return;
+  }
+  if (address == "bad") {
+    w.put_bytes(hex_bytes("7f 00 01"));
+    return;
+  }
+  const auto ip = IpAddress::parse(address);
+  EXPECT_TRUE(ip.has_value()) << address;
+  std::vector<std::byte> b;
+  for (std::size_t i = 0; ip && i < ip->length(); ++i) {
+    b.push_back(static_cast<std::byte>(ip->bytes[i]));
+  }
+  w.put_bytes(b);
+}
+
+inline void put_uuid_cell(BodyWriter &w, const std::string &hex) {
+  if (hex.empty()) {
+    w.put_null_bytes();
+  } else {
+    w.put_bytes(hex_bytes(hex));
+  }
+}
+
+// A Rows body for one of the three tables ("local", "peers_v2", "peers").
+inline std::vector<std::byte> system_rows_body(std::string_view table,
+                                               const std::vector<NodeRowSpec> &rows) {
+  enum Col { peer, peer_port, host_id, dc, rack, tokens, schema, rpc, native, native_port };
+  std::vector<std::pair<std::string, Col>> cols;
+  if (table == "local") {
+    cols = {{"host_id", host_id}, {"data_center", dc},        {"rack", rack},
+            {"tokens", tokens},   {"schema_version", schema}, {"rpc_address", rpc}};
+  } else if (table == "peers_v2") {
+    cols = {{"peer", peer},
+            {"peer_port", peer_port},
+            {"host_id", host_id},
+            {"data_center", dc},
+            {"rack", rack},
+            {"tokens", tokens},
+            {"schema_version", schema},
+            {"native_address", native},
+            {"native_port", native_port}};
+  } else {
+    cols = {{"peer", peer},     {"host_id", host_id},       {"data_center", dc}, {"rack", rack},
+            {"tokens", tokens}, {"schema_version", schema}, {"rpc_address", rpc}};
+  }
+  std::vector<std::byte> b;
+  BodyWriter w(b);
+  w.put_int(2);
+  w.put_int(0x0001);
+  w.put_int(static_cast<std::int32_t>(cols.size()));
+  w.put_string("system");
+  w.put_string(table);
+  for (const auto &[name, col] : cols) {
+    w.put_string(name);
+    switch (col) {
+    case peer:
+    case rpc:
+    case native:
+      w.put_short(0x0010);
+      break;
+    case peer_port:
+    case native_port:
+      w.put_short(0x0009);
+      break;
+    case host_id:
+    case schema:
+      w.put_short(0x000C);
+      break;
+    case dc:
+    case rack:
+      w.put_short(0x000D);
+      break;
+    case tokens:
+      w.put_short(0x0022); // set<text>
+      w.put_short(0x000D);
+      break;
+    }
+  }
+  w.put_int(static_cast<std::int32_t>(rows.size()));
+  for (const auto &r : rows) {
+    for (const auto &[name, col] : cols) {
+      switch (col) {
+      case peer:
+      case rpc:
+      case native:
+        put_inet_cell(w, r.address);
+        break;
+      case peer_port:
+        w.put_int(4);
+        w.put_int(7000);
+        break;
+      case native_port:
+        w.put_int(4);
+        w.put_int(r.port);
+        break;
+      case host_id:
+        put_uuid_cell(w, r.host_id);
+        break;
+      case schema:
+        put_uuid_cell(w, r.schema_version);
+        break;
+      case dc:
+        w.put_bytes(to_bytes(r.data_center));
+        break;
+      case rack:
+        w.put_bytes(to_bytes(r.rack));
+        break;
+      case tokens: {
+        std::vector<std::byte> set;
+        BodyWriter sw(set);
+        sw.put_int(static_cast<std::int32_t>(r.tokens.size()));
+        for (const auto &t : r.tokens) {
+          sw.put_bytes(to_bytes(t));
+        }
+        w.put_bytes(set);
+        break;
+      }
+      }
+    }
+  }
+  return b;
+}
+
+// An EVENT body: TOPOLOGY_CHANGE / STATUS_CHANGE <change><inet>.
+inline std::vector<std::byte> event_body(std::string_view type, std::string_view change,
+                                         std::string_view address, std::int32_t port) {
+  std::vector<std::byte> b;
+  BodyWriter w(b);
+  w.put_string(type);
+  w.put_string(change);
+  const auto ip = IpAddress::parse(address);
+  EXPECT_TRUE(ip.has_value()) << address;
+  w.put_byte(static_cast<std::uint8_t>(ip ? ip->length() : 0));
+  for (std::size_t i = 0; ip && i < ip->length(); ++i) {
+    w.put_byte(ip->bytes[i]);
+  }
+  w.put_int(port);
+  return b;
+}
+
 class FakeServer {
 public:
   struct Conn {
@@ -187,6 +353,7 @@ public:
     std::vector<std::vector<std::byte>> deferred; // answered reversed per read
     bool compress = false;
     bool close_after_flush = false;
+    bool registered = false; // sent REGISTER: gets pushed events
   };
 
   class Ctx {
@@ -226,18 +393,31 @@ public:
   // Returns true when it answered (or chose not to); false: default answer.
   using Handler = std::function<bool(Ctx &, const Frame &, Bytes body)>;
 
-  explicit FakeServer(Handler handler = {}) : handler_(std::move(handler)) {
+  // Listens on `host` (any 127.x.y.z works on Linux loopback) at `port`
+  // (0: any free port). Its system.local describes itself alone.
+  explicit FakeServer(Handler handler = {}, std::string host = "127.0.0.1", std::uint16_t port = 0)
+      : handler_(std::move(handler)), host_(std::move(host)) {
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     const int one = 1;
     ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     sockaddr_in a{};
     a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(listen_fd_, reinterpret_cast<sockaddr *>(&a), sizeof a);
+    a.sin_port = htons(port);
+    const auto ip = IpAddress::parse(host_);
+    EXPECT_TRUE(ip && ip->family == 4) << host_;
+    if (ip) {
+      std::memcpy(&a.sin_addr, ip->bytes.data(), 4);
+    }
+    bound_ = ::bind(listen_fd_, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
     ::listen(listen_fd_, 16);
     socklen_t len = sizeof a;
     ::getsockname(listen_fd_, reinterpret_cast<sockaddr *>(&a), &len);
     port_ = ntohs(a.sin_port);
+    cluster_.local.address = host_;
+    cluster_.local.port = port_;
+    char id[40];
+    std::snprintf(id, sizeof id, "%032x", static_cast<unsigned>(port_) ^ (ip ? ip->bytes[3] : 0U));
+    cluster_.local.host_id = id;
     thread_ = std::thread([this] { loop(); });
   }
   ~FakeServer() {
@@ -254,7 +434,32 @@ public:
   FakeServer &operator=(const FakeServer &) = delete;
 
   [[nodiscard]] std::uint16_t port() const { return port_; }
-  [[nodiscard]] HostPort address() const { return {"127.0.0.1", port_}; }
+  [[nodiscard]] bool bound() const { return bound_; }
+  [[nodiscard]] HostPort address() const { return {host_, port_}; }
+  // This node's row as its peers list it.
+  [[nodiscard]] NodeRowSpec as_peer() {
+    const std::lock_guard lock(mu_);
+    return cluster_.local;
+  }
+  void set_cluster(ClusterSpec c) {
+    const std::lock_guard lock(mu_);
+    cluster_ = std::move(c);
+  }
+  ClusterSpec cluster() {
+    const std::lock_guard lock(mu_);
+    return cluster_;
+  }
+  // Pushes an EVENT (stream -1) to every connection that REGISTERed.
+  void push_event(std::vector<std::byte> body) {
+    const std::lock_guard lock(mu_);
+    events_.push_back(std::move(body));
+  }
+  // The cluster requests, kept apart from log(): "SELECT * FROM
+  // system.local", ..., "REGISTER".
+  std::vector<std::string> system_log() {
+    const std::lock_guard lock(mu_);
+    return system_log_;
+  }
 
   // What the server saw, in order: "QUERY <text>", "PREPARE <text>",
   // "EXECUTE", "BATCH <n>", "STARTUP <k=v,...>", "AUTH_RESPONSE <token>".
@@ -282,6 +487,7 @@ private:
         }
         pfds.push_back({c.fd, ev, 0});
       }
+      push_events();
       if (::poll(pfds.data(), pfds.size(), 5) <= 0) {
         continue;
       }
@@ -307,6 +513,57 @@ private:
         }
       }
     }
+  }
+
+  void push_events() {
+    std::vector<std::vector<std::byte>> events;
+    {
+      const std::lock_guard lock(mu_);
+      events.swap(events_);
+    }
+    for (auto &c : conns_) {
+      for (const auto &e : events) {
+        if (c.registered) {
+          Ctx(*this, c).reply(-1, Opcode::event, e);
+        }
+      }
+    }
+  }
+
+  // The cluster requests, answered here before any test handler sees them.
+  bool system_request(Ctx &ctx, const Frame &f, Bytes body) {
+    if (f.header.opcode == Opcode::register_) {
+      ctx.conn.registered = true;
+      ctx.reply(f.header.stream, Opcode::ready, {});
+      const std::lock_guard lock(mu_);
+      system_log_.emplace_back("REGISTER");
+      return true;
+    }
+    if (f.header.opcode != Opcode::query) {
+      return false;
+    }
+    BodyReader r(body);
+    std::string_view text;
+    (void)r.read_long_string(text);
+    static constexpr std::string_view kPrefix = "SELECT * FROM system.";
+    if (!text.starts_with(kPrefix)) {
+      return false;
+    }
+    const std::string table(text.substr(kPrefix.size()));
+    ClusterSpec c;
+    {
+      const std::lock_guard lock(mu_);
+      system_log_.emplace_back(text);
+      c = cluster_;
+    }
+    if (table == "local") {
+      ctx.reply(f.header.stream, Opcode::result, system_rows_body("local", {c.local}));
+    } else if (table == "peers_v2" && !c.peers_v2) {
+      ctx.reply(f.header.stream, Opcode::error, error_body(0x2200, "unconfigured table peers_v2"));
+    } else {
+      ctx.reply(f.header.stream, Opcode::result, system_rows_body(table, c.peers));
+    }
+    return true;
   }
 
   bool service(Conn &c, short revents) {
@@ -351,6 +608,9 @@ private:
         return;
       }
       body = plain;
+    }
+    if (system_request(ctx, f, body)) {
+      return;
     }
     record(f, body);
     if (handler_ && handler_(ctx, f, body)) {
@@ -460,6 +720,11 @@ private:
   }
 
   Handler handler_;
+  std::string host_;
+  bool bound_ = false;
+  ClusterSpec cluster_;
+  std::vector<std::vector<std::byte>> events_;
+  std::vector<std::string> system_log_;
   int listen_fd_ = -1;
   std::uint16_t port_ = 0;
   std::thread thread_;
