@@ -161,9 +161,14 @@ bool Session::Impl::read_topology(std::uint32_t ci, Topology &t, Error &st) {
       }
     }
     if (!why.empty()) {
-      std::string where = row.address ? " (" + label_of(*row.address, row.port) + ")" : "";
-      t.skipped.push_back(c.label + ": " + std::string(table) + " row " + std::to_string(r + 1) +
-                          where + " skipped: " + why);
+      std::string line = c.label + ": ";
+      line += table;
+      line += " row " + std::to_string(r + 1);
+      if (row.address) {
+        line += " (" + label_of(*row.address, row.port) + ")";
+      }
+      line += " skipped: " + why;
+      t.skipped.push_back(std::move(line));
       continue;
     }
     t.peers.push_back(std::move(row));
@@ -431,7 +436,9 @@ detail::Error Session::Impl::schema_agreement(std::chrono::milliseconds bound) {
       }
       last.clear();
       for (const auto &[version, list] : by_version) {
-        last += (last.empty() ? "" : "; ") + version + " on " + list;
+        last += last.empty() ? "" : "; ";
+        last += version;
+        last += " on " + list;
       }
     }
     if (Clock::now() + kAgreementPoll > deadline) {
