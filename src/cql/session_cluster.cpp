@@ -279,9 +279,95 @@ void Session::Impl::refresh() {
   rebuild_ring();
 }
 
-// Hook for token-aware routing: the token ring is built here from each
-// node's tokens (and the keyspace's replication) once the ring exists.
-void Session::Impl::rebuild_ring() {}
+void Session::Impl::remember_keyspace(const PreparedMetadata &m) {
+  if (statement_keyspace.empty()) {
+    statement_keyspace = !m.global_keyspace.empty()
+                             ? m.global_keyspace
+                             : (m.columns.empty() ? std::string{} : m.columns[0].keyspace);
+  }
+}
+
+// The token ring: every node's tokens (system.local / peers `tokens`), the
+// keyspace's replication from system_schema.keyspaces (a map<text,text>
+// cell: [int n] then n x ([bytes] key, [bytes] value)). No keyspace, one
+// not created yet or an unusable replication: no ring (round robin).
+void Session::Impl::rebuild_ring() {
+  const std::string &ks = keyspace.empty() ? statement_keyspace : keyspace;
+  ring_keyspace = ks;
+  ring_stale = false;
+  if (ks.empty() || control == kNone || !nodes[control]->up) {
+    set_ring(nullptr);
+    return;
+  }
+  // Unquoted names are stored lower-cased; "Quoted" ones as written.
+  std::string name;
+  if (ks.size() >= 2 && ks.front() == '"' && ks.back() == '"') {
+    name = ks.substr(1, ks.size() - 2);
+  } else {
+    for (const char ch : ks) {
+      name += static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+    }
+  }
+  std::string cql = "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = '";
+  for (const char ch : name) {
+    cql += ch == '\'' ? "''" : std::string(1, ch);
+  }
+  cql += "'";
+  ResultResponse res;
+  Error st;
+  std::vector<std::pair<std::string, std::string>> options;
+  if (!select(control, cql, res, st)) {
+    if (st.kind == ErrorKind::closed || st.kind == ErrorKind::timeout) {
+      fail_setup(*nodes[control], st); // the next control connection rebuilds
+    }
+    set_ring(nullptr);
+    return;
+  }
+  if (res.row_count < 1 || res.metadata.column_count < 1 || !res.row(0)[0]) {
+    set_ring(nullptr); // the keyspace does not exist (yet)
+    return;
+  }
+  BodyReader r(*res.row(0)[0]);
+  std::int32_t n = 0;
+  bool ok = r.read_int(n) && n >= 0;
+  for (std::int32_t i = 0; ok && i < n; ++i) {
+    std::optional<std::string> k;
+    std::optional<std::string> v;
+    Cell kc;
+    Cell vc;
+    ok = r.read_bytes(kc) && r.read_bytes(vc) && (k = as_text(kc)) && (v = as_text(vc));
+    if (ok) {
+      options.emplace_back(*k, *v);
+    }
+  }
+  auto replication = ok ? detail::parse_replication(options)
+                        : Result<detail::Replication>(Status::invalid_argument("undecodable map"));
+  if (!replication) {
+    if (ring_warned != ks) {
+      ring_warned = ks;
+      warn(nodes[control]->label + ": keyspace " + ks +
+           " replication: " + replication.status().message() + " (requests are not token-aware)");
+    }
+    set_ring(nullptr);
+    return;
+  }
+  std::vector<std::pair<std::int64_t, std::uint32_t>> tokens;
+  std::vector<std::string> dcs(nodes.size());
+  std::vector<std::string> racks(nodes.size());
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    const Node &nd = *nodes[i];
+    if (nd.removed) {
+      continue;
+    }
+    dcs[i] = nd.dc;
+    racks[i] = nd.rack;
+    for (const std::int64_t t : nd.tokens) {
+      tokens.emplace_back(t, static_cast<std::uint32_t>(i));
+    }
+  }
+  set_ring(std::make_shared<const detail::TokenRing>(
+      detail::TokenRing::build(std::move(tokens), *replication, std::move(dcs), std::move(racks))));
+}
 
 // Non-blocking: reads what the control connection holds outside a run
 // (events; late answers to abandoned requests free their stream ids).
@@ -396,6 +482,10 @@ void Session::Impl::housekeeping() {
   if (need_refresh) {
     refresh();
   }
+  if (control != kNone &&
+      (ring_stale || ring_keyspace != (keyspace.empty() ? statement_keyspace : keyspace))) {
+    rebuild_ring();
+  }
 }
 
 detail::Error Session::Impl::schema_agreement(std::chrono::milliseconds bound) {
@@ -432,6 +522,7 @@ detail::Error Session::Impl::schema_agreement(std::chrono::milliseconds bound) {
         }
       }
       if (by_version.size() == 1 && by_version.begin()->first != "(none)") {
+        ring_stale = true; // the DDL may have made or altered the keyspace
         return {};
       }
       last.clear();

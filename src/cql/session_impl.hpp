@@ -34,6 +34,7 @@
 
 #include "connection.hpp"
 #include "retry_policy.hpp"
+#include "ring.hpp"
 #include "transport.hpp"
 
 namespace ta::cql {
@@ -118,6 +119,9 @@ struct Session::Impl {
   std::vector<PreparedEntry> prepared;
   std::string keyspace;
   std::size_t rr = 0;
+  // Token ring of the session's keyspace, node index = index in `nodes`;
+  // null or empty: no token awareness. Replaced whole, never edited.
+  std::shared_ptr<const detail::TokenRing> ring;
 
   // Per run().
   std::vector<Task> tasks;
@@ -155,6 +159,14 @@ struct Session::Impl {
   bool peers_v2 = true; // false once system.peers_v2 proved missing
   std::vector<std::string> warnings;
   ClusterStats cluster;
+  // The ring is for the session's keyspace or, without one, the keyspace
+  // of the first prepared statement; rebuilt when that changes, after
+  // schema agreement and on every refresh.
+  std::string ring_keyspace;
+  std::string statement_keyspace;
+  std::string ring_warned; // keyspace whose replication was reported unusable
+  bool ring_stale = true;
+  void remember_keyspace(const PreparedMetadata &m);
   struct Topology;
   std::uint32_t add_node(const HostPort &hp, bool discovered);
   bool select(std::uint32_t ni, std::string_view cql, ResultResponse &out, Error &st);
@@ -181,6 +193,7 @@ struct Session::Impl {
   void finish_task(std::uint32_t ti);
   void fail_task(std::uint32_t ti, const Error &st);
   void retry_task(std::uint32_t ti, std::uint32_t ni, const Error &st);
+  void set_ring(std::shared_ptr<const detail::TokenRing> r) { ring = std::move(r); }
   std::uint32_t pick(const Task &t);
   void encode_task(detail::Connection &c, const Task &t, std::int16_t stream);
   void send(std::uint32_t ti, std::uint32_t ni, Clock::time_point now);

@@ -343,6 +343,7 @@ void Session::Impl::on_result(std::uint32_t ti, std::uint32_t ni) {
     auto &p = prepared[t.prepared];
     p.id = result.prepared_id;
     p.bind_count = static_cast<std::uint16_t>(result.prepared_metadata.column_count);
+    remember_keyspace(result.prepared_metadata);
     const std::uint32_t then = t.then;
     finish_task(ti);
     if (then != kNone) {

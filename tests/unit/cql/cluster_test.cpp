@@ -394,5 +394,33 @@ TEST(CqlCluster, SchemaDisagreementNamesVersionsAndNodes) {
   EXPECT_TRUE(s->wait_schema_agreement(std::chrono::milliseconds(5000)).ok());
 }
 
+// The ring needs the keyspace's replication: the session's keyspace, or
+// the one its prepared statements name (the fake's PREPARE says "ks").
+TEST(CqlCluster, RingReadsTheReplicationOfTheStatementsKeyspace) {
+  FakeServer a;
+  auto s = must_connect(fast_options({a.address()}));
+  ASSERT_NE(s, nullptr);
+  const std::string ask =
+      "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = 'ks'";
+  EXPECT_FALSE(contains(a.system_log(), ask)); // no keyspace yet
+  write_some(*s, 1);
+  EXPECT_EQ(count_of(a.system_log(), ask), 1U);
+  EXPECT_TRUE(s->take_warnings().empty());
+
+  // An unusable replication: one warning, however often the ring is rebuilt.
+  ClusterSpec ca = a.cluster();
+  ca.replication = {{"class", "com.example.OddStrategy"}};
+  a.set_cluster(ca);
+  ASSERT_TRUE(s->wait_schema_agreement(std::chrono::milliseconds(5000)).ok()); // marks it stale
+  write_some(*s, 1);
+  ASSERT_TRUE(s->wait_schema_agreement(std::chrono::milliseconds(5000)).ok());
+  write_some(*s, 1);
+  EXPECT_EQ(count_of(a.system_log(), ask), 3U);
+  const auto warnings = s->take_warnings();
+  ASSERT_EQ(warnings.size(), 1U);
+  EXPECT_TRUE(warnings[0].starts_with(label(a) + ": keyspace ks replication: ")) << warnings[0];
+  EXPECT_NE(warnings[0].find("(requests are not token-aware)"), std::string::npos) << warnings[0];
+}
+
 } // namespace
 } // namespace ta::cql

@@ -194,7 +194,39 @@ struct ClusterSpec {
   NodeRowSpec local;
   std::vector<NodeRowSpec> peers;
   bool peers_v2 = true; // false: "unconfigured table peers_v2" (Cassandra 3)
+  // system_schema.keyspaces: the one keyspace and its replication map.
+  std::string keyspace = "ks";
+  std::vector<std::pair<std::string, std::string>> replication = {
+      {"class", "org.apache.cassandra.locator.SimpleStrategy"}, {"replication_factor", "1"}};
 };
+
+// Rows of system_schema.keyspaces' replication column (map<text, text>).
+inline std::vector<std::byte>
+replication_rows_body(const std::vector<std::pair<std::string, std::string>> *replication) {
+  std::vector<std::byte> b;
+  BodyWriter w(b);
+  w.put_int(2);
+  w.put_int(0x0001);
+  w.put_int(1);
+  w.put_string("system_schema");
+  w.put_string("keyspaces");
+  w.put_string("replication");
+  w.put_short(0x0021); // map<text, text>
+  w.put_short(0x000D);
+  w.put_short(0x000D);
+  w.put_int(replication != nullptr ? 1 : 0);
+  if (replication != nullptr) {
+    std::vector<std::byte> map;
+    BodyWriter mw(map);
+    mw.put_int(static_cast<std::int32_t>(replication->size()));
+    for (const auto &[k, v] : *replication) {
+      mw.put_bytes(to_bytes(k));
+      mw.put_bytes(to_bytes(v));
+    }
+    w.put_bytes(map);
+  }
+  return b;
+}
 
 inline std::vector<std::byte> hex_bytes(std::string_view hex) {
   return Fx{}.h(hex).v;
@@ -546,6 +578,16 @@ private:
     std::string_view text;
     (void)r.read_long_string(text);
     static constexpr std::string_view kPrefix = "SELECT * FROM system.";
+    static constexpr std::string_view kSchema =
+        "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = '";
+    if (text.starts_with(kSchema)) {
+      const std::string_view name = text.substr(kSchema.size(), text.size() - kSchema.size() - 1);
+      const std::lock_guard lock(mu_);
+      system_log_.emplace_back(text);
+      ctx.reply(f.header.stream, Opcode::result,
+                replication_rows_body(name == cluster_.keyspace ? &cluster_.replication : nullptr));
+      return true;
+    }
     if (!text.starts_with(kPrefix)) {
       return false;
     }
