@@ -131,7 +131,7 @@ Status Session::prepare(std::string_view cql, Prepared &out) {
   }
   if (entry == kNone) {
     entry = static_cast<std::uint32_t>(im.prepared.size());
-    im.prepared.push_back({std::string(cql), {}, 0});
+    im.prepared.push_back({std::string(cql), {}, 0, {}});
   }
   im.begin_run();
   // One task that must succeed (any node, retried), one per other node up
@@ -176,6 +176,7 @@ Status Session::execute_paged(const Prepared &p, const Values &values, std::int3
   t.values = &values;
   t.page_size = page_size;
   t.on_row = &on_row;
+  im.route(t);
   im.ready.push_back(im.add_task(std::move(t)));
   return im.run().status();
 }
@@ -204,6 +205,7 @@ Status Session::execute_all(std::span<const Request> requests) {
     Impl::Task t;
     t.kind = Impl::Kind::execute_all;
     t.request = &r;
+    im.route(t);
     im.ready.push_back(im.add_task(std::move(t)));
   }
   return im.run().status();
@@ -236,6 +238,8 @@ std::vector<NodeStats> Session::stats() const {
     s.up = n->up;
     s.requests = n->requests;
     s.retries = n->retries;
+    s.routed_to_replica = n->routed_to_replica;
+    s.routed_elsewhere = n->routed_elsewhere;
     s.in_flight = n->conn.streams().in_flight();
     s.latency_buckets.assign(nb, 0);
     std::uint64_t acc = 0;

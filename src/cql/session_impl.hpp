@@ -58,6 +58,8 @@ struct Session::Impl {
     // Statistics.
     std::uint64_t requests = 0;
     std::uint64_t retries = 0;
+    std::uint64_t routed_to_replica = 0;
+    std::uint64_t routed_elsewhere = 0;
     std::vector<std::uint64_t> buckets; // per bound, not cumulative; last = over
     double latency_sum = 0;
     std::uint64_t latency_count = 0;
@@ -90,7 +92,9 @@ struct Session::Impl {
     const std::function<void(const Row &)> *on_row = nullptr;
     std::uint32_t pinned = kNone; // node index, or any node
     std::uint32_t then = kNone;   // task to resume when this one is done
-    bool best_effort = false;     // failure does not fail the call
+    bool routable = false;        // token is the partition's (ring known, route())
+    std::int64_t token = 0;
+    bool best_effort = false; // failure does not fail the call
     bool done = false;
     int attempts = 0;           // retries used
     std::uint32_t node = kNone; // in flight on
@@ -103,6 +107,7 @@ struct Session::Impl {
     std::string cql;
     std::vector<std::byte> id;
     std::uint16_t bind_count = 0;
+    std::vector<std::uint16_t> pk_indices; // bind indexes of the partition key
   };
 
   struct Deadline {
@@ -122,6 +127,8 @@ struct Session::Impl {
   // Token ring of the session's keyspace, node index = index in `nodes`;
   // null or empty: no token awareness. Replaced whole, never edited.
   std::shared_ptr<const detail::TokenRing> ring;
+  std::size_t replica_rr = 0;
+  std::vector<std::byte> routing_key, other_key; // scratch for route()
 
   // Per run().
   std::vector<Task> tasks;
@@ -194,6 +201,9 @@ struct Session::Impl {
   void fail_task(std::uint32_t ti, const Error &st);
   void retry_task(std::uint32_t ti, std::uint32_t ni, const Error &st);
   void set_ring(std::shared_ptr<const detail::TokenRing> r) { ring = std::move(r); }
+  // Sets t.routable/t.token from the bound partition key, if the ring is known.
+  void route(Task &t);
+  [[nodiscard]] bool is_replica(const Task &t, std::uint32_t ni) const;
   std::uint32_t pick(const Task &t);
   void encode_task(detail::Connection &c, const Task &t, std::int16_t stream);
   void send(std::uint32_t ti, std::uint32_t ni, Clock::time_point now);
@@ -211,6 +221,11 @@ struct Session::Impl {
   // session.cpp
   Error bad_request(const std::string &what) const;
   Error check_prepared(const Prepared &p, const Values &v) const;
+};
+
+// The Session's state, for this module's code and tests (e.g. set_ring).
+struct SessionAccess {
+  static Session::Impl &impl(Session &s) { return *s.impl_; }
 };
 
 } // namespace ta::cql

@@ -2,6 +2,7 @@
 #include <algorithm>
 
 #include "session_impl.hpp"
+#include "token.hpp"
 
 namespace ta::cql {
 
@@ -80,11 +81,63 @@ void Session::Impl::retry_task(std::uint32_t ti, std::uint32_t ni, const Error &
 
 // ---------------------------------------------------------------- sending
 
-// Picks a connection for a task; kNone if none can take it now.
+// An EXECUTE, or a BATCH whose statements all have the same partition key,
+// gets that key's token; anything without a full key stays unrouted.
+void Session::Impl::route(Task &t) {
+  t.routable = false;
+  if (!ring || ring->empty()) {
+    return;
+  }
+  const auto key_of = [&](std::uint32_t entry, const Values &v, std::vector<std::byte> &out) {
+    return detail::routing_key(v.encoded(), v.count(), prepared[entry].pk_indices, out);
+  };
+  if (t.kind == Kind::execute_paged) {
+    if (!key_of(t.prepared, *t.values, routing_key)) {
+      return;
+    }
+  } else if (t.kind == Kind::execute_all) {
+    const auto &stmts = t.request->statements;
+    if (!key_of(stmts[0].prepared.index, stmts[0].values, routing_key)) {
+      return;
+    }
+    for (std::size_t i = 1; i < stmts.size(); ++i) {
+      if (!key_of(stmts[i].prepared.index, stmts[i].values, other_key) ||
+          other_key != routing_key) {
+        return;
+      }
+    }
+  } else {
+    return;
+  }
+  t.token = detail::murmur3_token(routing_key);
+  t.routable = true;
+}
+
+bool Session::Impl::is_replica(const Task &t, std::uint32_t ni) const {
+  if (!ring) {
+    return false;
+  }
+  const auto r = ring->replicas(t.token);
+  return std::find(r.begin(), r.end(), ni) != r.end();
+}
+
+// Picks a connection for a task; kNone if none can take it now. A routable
+// task prefers a replica that is up with a free stream (round robin among
+// them), then any node.
 std::uint32_t Session::Impl::pick(const Task &t) {
   const auto usable = [](const Node &n) { return n.up && n.conn.streams().available(); };
   if (t.pinned != kNone) {
     return usable(*nodes[t.pinned]) ? t.pinned : kNone;
+  }
+  if (t.routable && ring && opts.routing == Routing::token_aware) {
+    const auto r = ring->replicas(t.token);
+    const std::size_t start = replica_rr++;
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      const std::uint32_t ni = r[(start + i) % r.size()];
+      if (ni < nodes.size() && usable(*nodes[ni])) {
+        return ni;
+      }
+    }
   }
   const std::size_t count = nodes.size();
   for (std::size_t i = 0; i < count; ++i) {
@@ -161,6 +214,9 @@ void Session::Impl::send(std::uint32_t ti, std::uint32_t ni, Clock::time_point n
   t.sent = now;
   encode_task(n.conn, t, stream);
   ++n.requests;
+  if (t.routable) {
+    ++(is_replica(t, ni) ? n.routed_to_replica : n.routed_elsewhere);
+  }
   deadlines.push_back({now + opts.request_timeout, ti, t.seq});
 }
 
@@ -344,6 +400,7 @@ void Session::Impl::on_result(std::uint32_t ti, std::uint32_t ni) {
     p.id = result.prepared_id;
     p.bind_count = static_cast<std::uint16_t>(result.prepared_metadata.column_count);
     remember_keyspace(result.prepared_metadata);
+    p.pk_indices = result.prepared_metadata.pk_indices;
     const std::uint32_t then = t.then;
     finish_task(ti);
     if (then != kNone) {

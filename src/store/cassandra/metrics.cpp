@@ -31,6 +31,18 @@ const NodeFamily kNodeFamilies[] = {
      [](BackendFamily &f, const Labels &node, const cql::NodeStats &n) {
        add_value(f, node, static_cast<double>(n.retries));
      }},
+    {"traffic_cassandra_client_routed_total",
+     "Requests with a known partition token, per node: sent to it as a replica "
+     "(to=replica) or not (to=other); the routing share.",
+     BackendFamily::Type::counter,
+     [](BackendFamily &f, const Labels &node, const cql::NodeStats &n) {
+       Labels replica = node;
+       replica.emplace_back("to", "replica");
+       add_value(f, replica, static_cast<double>(n.routed_to_replica));
+       Labels other = node;
+       other.emplace_back("to", "other");
+       add_value(f, other, static_cast<double>(n.routed_elsewhere));
+     }},
     {"traffic_cassandra_client_in_flight", "CQL requests awaiting a response, per node.",
      BackendFamily::Type::gauge,
      [](BackendFamily &f, const Labels &node, const cql::NodeStats &n) {

@@ -36,6 +36,12 @@
 
 namespace ta::cql {
 
+// Where a request goes. token_aware: an EXECUTE (or a BATCH whose statements
+// share one partition key) goes to a node that holds a replica of its
+// partition when the Session knows the ring, round robin among the replicas
+// that can take it, else to any node up; everything else, round robin.
+enum class Routing : std::uint8_t { token_aware, round_robin };
+
 struct Options {
   std::vector<HostPort> contact_points; // at least one
   std::string username;                 // empty: no authentication expected
@@ -46,6 +52,7 @@ struct Options {
   std::string tls_ca_file; // empty: system default verify paths
   bool tls_verify = true;  // verify the chain and that it names the contact point
   Consistency consistency = Consistency::local_quorum;
+  Routing routing = Routing::token_aware;
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds request_timeout{12000};
   std::size_t max_in_flight_per_connection = 512; // clamped to 1..32768 stream ids
@@ -118,6 +125,11 @@ struct NodeStats {
   std::uint64_t requests = 0;
   std::uint64_t retries = 0;
   std::size_t in_flight = 0;
+  // Requests with a known partition token (EXECUTE, single-key BATCH, with
+  // the ring known) sent to this node as one of its replicas, or not (no
+  // replica could take it, or round-robin routing): the routing share.
+  std::uint64_t routed_to_replica = 0;
+  std::uint64_t routed_elsewhere = 0;
   // Request latency histogram: counts per bucket upper bound (seconds),
   // cumulative as Prometheus wants; bounds are latency_bounds().
   std::vector<std::uint64_t> latency_buckets;
@@ -188,6 +200,7 @@ public:
 private:
   Session();
   struct Impl;
+  friend struct SessionAccess; // session_impl.hpp: the module's own code and tests
   std::unique_ptr<Impl> impl_;
 };
 
