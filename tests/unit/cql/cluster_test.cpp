@@ -422,5 +422,90 @@ TEST(CqlCluster, RingReadsTheReplicationOfTheStatementsKeyspace) {
   EXPECT_NE(warnings[0].find("(requests are not token-aware)"), std::string::npos) << warnings[0];
 }
 
+// Discovery feeds routing: only a is a contact point; the ring comes from
+// the three nodes' system.local / peers_v2 tokens and ks's SimpleStrategy
+// rf 1. Tokens of the keys (the Python driver's murmur3, ring_vectors.inc):
+// 0x61 -> -8839064797231613815 (a, ends at -5e18), 0xff ->
+// -4442228696663692417 (b, ends at 0), "example.com" -> 5263683394119058897
+// (c, ends at 5.5e18), "hello world" -> 5998619086395760910 (wraps to a).
+TEST(CqlCluster, DiscoveredTokensRouteEachKeyToItsReplica) {
+  const auto handler = [](FakeServer::Ctx &ctx, const Frame &f, Bytes body) {
+    if (f.header.opcode == Opcode::prepare) { // 1 bind: the partition key k blob
+      std::vector<std::byte> b;
+      BodyWriter w(b);
+      w.put_int(4);
+      w.put_short_bytes(test::to_bytes("id:k"));
+      w.put_int(0x0001);
+      w.put_int(1);
+      w.put_int(1); // pk_count
+      w.put_short(0);
+      w.put_string("ks");
+      w.put_string("t");
+      w.put_string("k");
+      w.put_short(0x0003);
+      w.put_int(0x0004);
+      w.put_int(0);
+      ctx.reply(f.header.stream, Opcode::result, b);
+      return true;
+    }
+    if (f.header.opcode == Opcode::execute) {
+      BodyReader r(body);
+      Bytes id;
+      test::Params p;
+      if (r.read_short_bytes(id) && test::parse_params(r, p) && !p.values.empty() && p.values[0]) {
+        ctx.server.note("KEY " + test::dump(*p.values[0]));
+      }
+    }
+    return false;
+  };
+  FakeServer a(handler);
+  FakeServer b(handler, "127.0.0.2");
+  FakeServer c(handler, "127.0.0.3");
+  ClusterSpec ca = a.cluster();
+  ca.local.tokens = {"-5000000000000000000"};
+  auto pb = b.as_peer();
+  pb.tokens = {"0"};
+  auto pc = c.as_peer();
+  pc.tokens = {"5500000000000000000"};
+  ca.peers = {pb, pc};
+  a.set_cluster(ca);
+  auto s = must_connect(fast_options({a.address()}));
+  ASSERT_NE(s, nullptr);
+  Prepared p;
+  ASSERT_TRUE(s->prepare("INSERT INTO ks.t (k) VALUES (?)", p).ok());
+
+  // In an order round robin would spread differently.
+  const std::vector<std::string> keys = {"hello world", "example.com", "\xff", "a"};
+  std::vector<Request> reqs(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    reqs[i].statements.push_back({p, {}});
+    const auto bytes = test::to_bytes(keys[i]);
+    reqs[i].statements.back().values.add_blob(bytes);
+  }
+  ASSERT_TRUE(s->execute_all(reqs).ok());
+  const auto keys_on = [](FakeServer &f) {
+    std::vector<std::string> out;
+    for (const auto &l : f.log()) {
+      if (l.starts_with("KEY ")) {
+        out.push_back(l.substr(4));
+      }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  EXPECT_EQ(keys_on(a), (std::vector<std::string>{"61 ", "68 65 6c 6c 6f 20 77 6f 72 6c 64 "}));
+  EXPECT_EQ(keys_on(b), (std::vector<std::string>{"ff "}));
+  EXPECT_EQ(keys_on(c), (std::vector<std::string>{"65 78 61 6d 70 6c 65 2e 63 6f 6d "}));
+  std::uint64_t to_replica = 0;
+  std::uint64_t elsewhere = 0;
+  for (const auto &n : s->stats()) {
+    to_replica += n.routed_to_replica;
+    elsewhere += n.routed_elsewhere;
+  }
+  EXPECT_EQ(to_replica, 4U);
+  EXPECT_EQ(elsewhere, 0U);
+  EXPECT_TRUE(s->take_warnings().empty());
+}
+
 } // namespace
 } // namespace ta::cql
