@@ -36,10 +36,12 @@ std::string label_of(const IpAddress &ip, std::int32_t port) {
   return host_label({ip.to_string(), static_cast<std::uint16_t>(port)});
 }
 
-// A failure of the connection itself (not an answer from the server).
+// A failure of the connection itself: the node is taken down. An odd
+// answer (an error, no rows) is not one: the node still serves requests (a
+// bad frame also fails the connection at its next read).
 bool connection_failed(const detail::Error &st) {
   return st.kind == ErrorKind::closed || st.kind == ErrorKind::timeout ||
-         st.kind == ErrorKind::protocol || st.kind == ErrorKind::connect;
+         st.kind == ErrorKind::connect;
 }
 
 } // namespace

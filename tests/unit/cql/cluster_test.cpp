@@ -345,6 +345,23 @@ TEST(CqlCluster, LostControlConnectionMovesToAnotherNode) {
   EXPECT_TRUE(s->query("SELECT 1").ok()); // b serves
 }
 
+TEST(CqlCluster, DiscoveryRefusedKeepsTheContactPointsWithOneWarning) {
+  FakeServer a;
+  ClusterSpec ca = a.cluster();
+  ca.local_unauthorized = true;
+  a.set_cluster(ca);
+  auto s = must_connect(fast_options({a.address()}));
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->take_warnings(),
+            std::vector<std::string>{label(a) +
+                                     ": server error 0x2100 (unauthorized): User x has no SELECT "
+                                     "permission on <table system.local> (discovery: keeping "
+                                     "the nodes known so far)"});
+  ASSERT_EQ(s->stats().size(), 1U);
+  EXPECT_TRUE(s->stats()[0].up);
+  EXPECT_TRUE(s->query("SELECT 1").ok());
+}
+
 TEST(CqlCluster, AllNodesDownAtStartIsOneClearLine) {
   const std::uint16_t p1 = closed_port("127.0.0.1");
   const std::uint16_t p2 = closed_port("127.0.0.2");

@@ -39,7 +39,8 @@ struct NodeRowSpec {
 struct ClusterSpec {
   NodeRowSpec local;
   std::vector<NodeRowSpec> peers;
-  bool peers_v2 = true; // false: "unconfigured table peers_v2" (Cassandra 3)
+  bool peers_v2 = true;            // false: "unconfigured table peers_v2" (Cassandra 3)
+  bool local_unauthorized = false; // system.local answers 0x2100 Unauthorized
   // system_schema.keyspaces: the one keyspace and its replication map.
   std::string keyspace = "ks";
   std::vector<std::pair<std::string, std::string>> replication = {

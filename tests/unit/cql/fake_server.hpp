@@ -398,7 +398,10 @@ private:
       system_log_.emplace_back(text);
       c = cluster_;
     }
-    if (table == "local") {
+    if (table == "local" && c.local_unauthorized) {
+      ctx.reply(f.header.stream, Opcode::error,
+                error_body(0x2100, "User x has no SELECT permission on <table system.local>"));
+    } else if (table == "local") {
       ctx.reply(f.header.stream, Opcode::result, system_rows_body("local", {c.local}));
     } else if (table == "peers_v2" && !c.peers_v2) {
       ctx.reply(f.header.stream, Opcode::error, error_body(0x2200, "unconfigured table peers_v2"));
