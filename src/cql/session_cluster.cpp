@@ -1,17 +1,15 @@
-// Session: knowing the cluster (README "The CQL client"). One node's
-// connection is the control connection: it is REGISTERed for
-// TOPOLOGY_CHANGE and STATUS_CHANGE and asked system.local and
-// system.peers_v2 (system.peers before Cassandra 4). Discovered nodes get a
-// connection each, like the contact points. The Session runs no thread, so
-// events wait in the control connection until housekeeping() takes them:
-// after every run() and in reconnect().
+// Session: knowing the cluster (README "The cluster" under Storage
+// (Cassandra)). One node's connection is the control connection: it is
+// REGISTERed for TOPOLOGY_CHANGE and STATUS_CHANGE and asked system.local
+// and system.peers_v2 (system.peers before Cassandra 4). Discovered nodes
+// get a connection each, like the contact points, and their tokens make the
+// token ring. The Session runs no thread, so events wait in the control
+// connection until housekeeping() takes them: after every run() and in
+// reconnect().
 #include <poll.h>
 
-#include <algorithm>
+#include <array>
 #include <map>
-
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include "cluster_rows.hpp"
 #include "session_impl.hpp"
