@@ -14,6 +14,8 @@
 #include "ta/cql/frame.hpp"
 #include "ta/cql/messages.hpp"
 
+#include "cluster_rows.hpp"
+
 namespace {
 
 using ta::Bytes;
@@ -65,6 +67,13 @@ void decode_body(Opcode op, Bytes body) {
           (void)as_int(cell);
           (void)as_text(cell);
           (void)as_inet(cell);
+        }
+        // The cluster's description read from the same rows (discovery).
+        for (const auto table :
+             {detail::NodeTable::local, detail::NodeTable::peers_v2, detail::NodeTable::peers}) {
+          detail::NodeRow node;
+          const std::string why = detail::read_node_row(m, r, table, 9042, node);
+          check(!why.empty() || table == detail::NodeTable::local || node.address.has_value());
         }
       }
     }

@@ -33,6 +33,20 @@ void Connection::reset(std::size_t max_in_flight) {
   out_off_ = 0;
   streams_.reset(max_in_flight);
   compress_ = false;
+  events_.clear();
+}
+
+bool Connection::stash_event(const Frame &f) {
+  if (f.header.opcode != Opcode::event) {
+    return true;
+  }
+  Bytes message;
+  std::string_view what;
+  if (events_.size() >= kMaxEvents || open(f, message, what) != CodecError::ok) {
+    return false;
+  }
+  events_.emplace_back(message.begin(), message.end());
+  return true;
 }
 
 void Connection::append_compressed(Opcode opcode, std::int16_t stream) {
@@ -129,6 +143,10 @@ bool Connection::await(std::int16_t stream, Clock::time_point deadline, Opcode &
   for (;;) {
     Frame f;
     while (decoder_.next(f)) {
+      if (f.header.stream < 0) {
+        (void)stash_event(f); // a lost event only delays what a refresh finds
+        continue;
+      }
       if (f.header.stream != stream) {
         // A late answer to an abandoned request frees its id; others are
         // not ours to take.

@@ -78,6 +78,12 @@ public:
   // Decompresses (if flagged) and removes the envelope of a response frame;
   // `message` is the opcode's body. On failure `what` names the step.
   CodecError open(const Frame &f, Bytes &message, std::string_view &what);
+  // Server pushes (stream -1, after REGISTER): an EVENT frame's body is kept
+  // (at most kMaxEvents; false when one was dropped or undecodable) until
+  // the session takes them; other pushes are ignored.
+  static constexpr std::size_t kMaxEvents = 256;
+  bool stash_event(const Frame &f);
+  std::vector<std::vector<std::byte>> &events() noexcept { return events_; }
 
   // Blocking: writes all output before the deadline.
   bool sync_flush(Clock::time_point deadline, Error &error);
@@ -113,6 +119,7 @@ private:
   std::vector<std::byte> decompressed_; // a response body
   std::vector<std::byte> sync_body_;    // roundtrip()'s answer
   ResponseEnvelope envelope_;
+  std::vector<std::vector<std::byte>> events_;
 };
 
 } // namespace ta::cql::detail

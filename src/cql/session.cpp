@@ -10,15 +10,6 @@ namespace ta::cql {
 
 using detail::make_error;
 
-namespace {
-
-std::string host_label(const HostPort &hp) {
-  const bool v6 = hp.host.find(':') != std::string::npos;
-  return (v6 ? "[" + hp.host + "]" : hp.host) + ":" + std::to_string(hp.port);
-}
-
-} // namespace
-
 // ------------------------------------------------------------------ Impl
 
 void Session::Impl::Node::count_error(std::string_view name) {
@@ -92,10 +83,7 @@ std::unique_ptr<Session> Session::connect(const Options &options, Status &status
     }
   }
   for (const auto &cp : options.contact_points) {
-    auto n = std::make_unique<Impl::Node>(cp, host_label(cp));
-    n->buckets.assign(latency_bounds().size() + 1, 0);
-    n->conn.reset(im.max_in_flight);
-    im.nodes.push_back(std::move(n));
+    (void)im.add_node(cp, false);
   }
   detail::Error first_auth;
   std::string msg = "no host available:";
@@ -113,6 +101,7 @@ std::unique_ptr<Session> Session::connect(const Options &options, Status &status
     status = first_auth.ok() ? make_status(ErrorKind::no_host, msg) : first_auth.status();
     return nullptr;
   }
+  im.housekeeping(); // discovery
   return s;
 }
 
@@ -226,11 +215,12 @@ bool Session::reconnect() {
   Impl &im = *impl_;
   const auto now = detail::Clock::now();
   for (auto &n : im.nodes) {
-    if (!n->up && now >= n->next_attempt) {
+    if (!n->up && !n->removed && now >= n->next_attempt) {
       detail::Error st;
       (void)im.setup(*n, st);
     }
   }
+  im.housekeeping();
   return im.any_up();
 }
 
@@ -240,6 +230,9 @@ std::vector<NodeStats> Session::stats() const {
   out.reserve(im.nodes.size());
   const std::size_t nb = latency_bounds().size();
   for (const auto &n : im.nodes) {
+    if (n->removed) {
+      continue;
+    }
     NodeStats s;
     s.host = n->label;
     s.up = n->up;
@@ -257,6 +250,8 @@ std::vector<NodeStats> Session::stats() const {
     s.latency_sum_seconds = n->latency_sum;
     s.latency_count = n->latency_count;
     s.errors = n->errors;
+    s.data_center = n->dc;
+    s.rack = n->rack;
     out.push_back(std::move(s));
   }
   return out;

@@ -27,6 +27,7 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -67,6 +68,16 @@ struct Session::Impl {
     double latency_sum = 0;
     std::uint64_t latency_count = 0;
     std::vector<std::pair<std::string, std::uint64_t>> errors;
+    // The cluster's view (session_cluster.cpp).
+    std::optional<IpAddress> ip; // to match peer rows and events
+    std::string dc;
+    std::string rack;
+    std::string host_id;
+    std::string schema_version;
+    std::vector<std::int64_t> tokens;
+    bool discovered = false; // from system.peers*, not a contact point
+    bool removed = false;    // left the cluster: never used or tried again
+    bool probe = false;      // a DOWN event named it: check the connection
 
     void count_error(std::string_view name);
     void record_latency(Clock::duration d);
@@ -153,6 +164,39 @@ struct Session::Impl {
   void no_node_up();
   void propagate_keyspace();
   [[nodiscard]] bool any_up() const;
+
+  // session_cluster.cpp: discovery, events, schema agreement. Nodes are
+  // never erased (task and stream owners hold indices): a node that leaves
+  // is marked removed.
+  std::uint32_t control = kNone; // node whose connection is REGISTERed
+  bool need_refresh = false;
+  bool peers_v2 = true; // false once system.peers_v2 proved missing
+  std::vector<std::string> warnings;
+  ClusterStats cluster;
+  // The ring is for the session's keyspace or, without one, the keyspace
+  // of the first prepared statement; rebuilt when that changes, after
+  // schema agreement and on every refresh.
+  std::string ring_keyspace;
+  std::string statement_keyspace;
+  std::string ring_warned; // keyspace whose replication was reported unusable
+  bool ring_stale = true;
+  void remember_keyspace(const PreparedMetadata &m);
+  struct Topology;
+  std::uint32_t add_node(const HostPort &hp, bool discovered);
+  bool select(std::uint32_t ni, std::string_view cql, ResultResponse &out, Error &st);
+  bool read_topology(std::uint32_t ci, Topology &t, Error &st);
+  void warn(std::string line);
+  bool open_control();
+  void refresh();
+  void rebuild_ring();
+  void take_events();
+  void handle_event(Bytes body);
+  void remove_node(std::uint32_t ni);
+  [[nodiscard]] std::uint32_t find_node(const IpAddress &ip, std::int32_t port) const;
+  // Between calls: takes events, replaces a lost control connection,
+  // probes hinted nodes, refreshes when asked. Never inside run().
+  void housekeeping();
+  Error schema_agreement(std::chrono::milliseconds bound);
 
   // session_run.cpp: tasks and the poll loop.
   std::uint32_t add_task(Task t);

@@ -1,6 +1,9 @@
 // Session: bringing nodes up (handshake, re-PREPARE) and taking them down.
 #include <algorithm>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "handshake.hpp"
 #include "session_impl.hpp"
 
@@ -33,6 +36,19 @@ bool Session::Impl::setup(Node &n, Error &st) {
     if (op == Opcode::result && result.decode(body) == CodecError::ok &&
         result.kind == ResultResponse::Kind::prepared) {
       p.id = result.prepared_id;
+    }
+  }
+  if (!n.ip) { // a host name: the address it resolved to, to match peer rows
+    sockaddr_storage sa{};
+    socklen_t len = sizeof sa;
+    if (::getpeername(c.transport().fd(), reinterpret_cast<sockaddr *>(&sa), &len) == 0) {
+      if (sa.ss_family == AF_INET) {
+        n.ip = IpAddress::v4(reinterpret_cast<const std::byte *>(
+            &reinterpret_cast<const sockaddr_in *>(&sa)->sin_addr));
+      } else if (sa.ss_family == AF_INET6) {
+        n.ip = IpAddress::v6(reinterpret_cast<const std::byte *>(
+            &reinterpret_cast<const sockaddr_in6 *>(&sa)->sin6_addr));
+      }
     }
   }
   n.up = true;
@@ -71,7 +87,7 @@ void Session::Impl::no_node_up() {
   Error first;
   for (auto &n : nodes) {
     Error st;
-    if (setup(*n, st)) {
+    if (!n->removed && setup(*n, st)) {
       return;
     }
     if (first.ok()) {
@@ -80,7 +96,9 @@ void Session::Impl::no_node_up() {
   }
   std::string msg = "no host available:";
   for (const auto &n : nodes) {
-    msg += " " + n->last_error + ";";
+    if (!n->removed) {
+      msg += " " + n->last_error + ";";
+    }
   }
   msg.pop_back();
   const Error st = first.kind == ErrorKind::auth ? first : make_error(ErrorKind::no_host, "", msg);

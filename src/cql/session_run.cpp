@@ -301,7 +301,10 @@ void Session::Impl::on_frame(std::uint32_t ni, const Frame &f) {
   auto &c = n.conn;
   const std::int16_t stream = f.header.stream;
   if (stream < 0) {
-    return; // server push (EVENT); we never REGISTER
+    // A server push (EVENT, on the control connection): kept for
+    // housekeeping(); one that cannot be kept is made up by a refresh.
+    need_refresh = !c.stash_event(f) || need_refresh;
+    return;
   }
   const auto owner = c.streams().release(stream);
   if (!owner) {
@@ -398,6 +401,7 @@ void Session::Impl::on_result(std::uint32_t ti, std::uint32_t ni) {
     auto &p = prepared[t.prepared];
     p.id = result.prepared_id;
     p.bind_count = static_cast<std::uint16_t>(result.prepared_metadata.column_count);
+    remember_keyspace(result.prepared_metadata);
     p.pk_indices = result.prepared_metadata.pk_indices;
     const auto &meta = result.prepared_metadata;
     p.table_keyspace = !meta.global_keyspace.empty() ? meta.global_keyspace
@@ -576,6 +580,7 @@ detail::Error Session::Impl::run() {
   abandon();
   Error out = failure;
   clear_queues();
+  housekeeping(); // events and discovery, now that nothing is in flight
   return out;
 }
 

@@ -113,6 +113,9 @@ void CassandraStore::drain_loop() {
     ta::Status st =
         drain_ ? send(batch, entry->spooled_us) : ta::Status::unavailable("not connected");
     if (drain_) {
+      for (const std::string &w : drain_->take_warnings()) {
+        notice("cassandra: " + w); // discovery and events: skipped rows, unknown nodes
+      }
       const auto stats = drain_->stats();
       const std::lock_guard lock(mu_);
       node_stats_ = stats;

@@ -72,6 +72,14 @@ ta::Status CassandraStore::create_schema(cql::Session &s) {
     if (ta::Status st = s.query(stmt); !st) {
       return st;
     }
+    // The next statement may go to another node: it must know this one's
+    // result first (bounded; the message names nodes and versions).
+    if (ta::Status st = s.wait_schema_agreement(); !st) {
+      return st;
+    }
+  }
+  for (const std::string &w : s.take_warnings()) {
+    notice("cassandra: " + w); // discovery at connect (skipped peer rows, nodes down)
   }
   return {};
 }

@@ -1,9 +1,9 @@
 // A scripted CQL v4 server for Session tests: a thread listening on
-// 127.0.0.1 (port 0), decoding request frames with the library's own
-// FrameDecoder and answering through a per-test handler; whatever the
-// handler leaves alone gets the default answer (READY, Void, Prepared, ...).
-// Also the module's other test helpers: the hex fixture builder Fx and
-// EXPECT_BYTES.
+// 127.0.0.1 or another loopback address (port 0 or given), decoding request frames with the
+// library's own FrameDecoder and answering through a per-test handler; whatever the handler leaves
+// alone gets the default answer (READY, Void, Prepared, ...). Also the module's other test helpers:
+// the hex fixture builder Fx and EXPECT_BYTES. The cluster it describes (system tables, events):
+// fake_cluster.hpp.
 #pragma once
 
 #include <poll.h>
@@ -26,8 +26,11 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "ta/common/address.hpp"
 #include "ta/cql/frame.hpp"
 #include "ta/cql/messages.hpp"
+
+#include "fake_cluster.hpp"
 
 namespace ta::cql::test {
 
@@ -75,11 +78,6 @@ inline std::string dump(Bytes b) {
     out += buf;
   }
   return out;
-}
-
-inline std::vector<std::byte> to_bytes(std::string_view s) {
-  const auto *p = reinterpret_cast<const std::byte *>(s.data());
-  return {p, p + s.size()};
 }
 
 // Parsed <query_parameters> of a QUERY or EXECUTE.
@@ -187,6 +185,7 @@ public:
     std::vector<std::vector<std::byte>> deferred; // answered reversed per read
     bool compress = false;
     bool close_after_flush = false;
+    bool registered = false; // sent REGISTER: gets pushed events
   };
 
   class Ctx {
@@ -226,18 +225,31 @@ public:
   // Returns true when it answered (or chose not to); false: default answer.
   using Handler = std::function<bool(Ctx &, const Frame &, Bytes body)>;
 
-  explicit FakeServer(Handler handler = {}) : handler_(std::move(handler)) {
+  // Listens on `host` (any 127.x.y.z works on Linux loopback) at `port`
+  // (0: any free port). Its system.local describes itself alone.
+  explicit FakeServer(Handler handler = {}, std::string host = "127.0.0.1", std::uint16_t port = 0)
+      : handler_(std::move(handler)), host_(std::move(host)) {
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     const int one = 1;
     ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     sockaddr_in a{};
     a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(listen_fd_, reinterpret_cast<sockaddr *>(&a), sizeof a);
+    a.sin_port = htons(port);
+    const auto ip = IpAddress::parse(host_);
+    EXPECT_TRUE(ip && ip->family == 4) << host_;
+    if (ip) {
+      std::memcpy(&a.sin_addr, ip->bytes.data(), 4);
+    }
+    bound_ = ::bind(listen_fd_, reinterpret_cast<sockaddr *>(&a), sizeof a) == 0;
     ::listen(listen_fd_, 16);
     socklen_t len = sizeof a;
     ::getsockname(listen_fd_, reinterpret_cast<sockaddr *>(&a), &len);
     port_ = ntohs(a.sin_port);
+    cluster_.local.address = host_;
+    cluster_.local.port = port_;
+    char id[40];
+    std::snprintf(id, sizeof id, "%032x", static_cast<unsigned>(port_) ^ (ip ? ip->bytes[3] : 0U));
+    cluster_.local.host_id = id;
     thread_ = std::thread([this] { loop(); });
   }
   ~FakeServer() {
@@ -254,7 +266,32 @@ public:
   FakeServer &operator=(const FakeServer &) = delete;
 
   [[nodiscard]] std::uint16_t port() const { return port_; }
-  [[nodiscard]] HostPort address() const { return {"127.0.0.1", port_}; }
+  [[nodiscard]] bool bound() const { return bound_; }
+  [[nodiscard]] HostPort address() const { return {host_, port_}; }
+  // This node's row as its peers list it.
+  [[nodiscard]] NodeRowSpec as_peer() {
+    const std::lock_guard lock(mu_);
+    return cluster_.local;
+  }
+  void set_cluster(ClusterSpec c) {
+    const std::lock_guard lock(mu_);
+    cluster_ = std::move(c);
+  }
+  ClusterSpec cluster() {
+    const std::lock_guard lock(mu_);
+    return cluster_;
+  }
+  // Pushes an EVENT (stream -1) to every connection that REGISTERed.
+  void push_event(std::vector<std::byte> body) {
+    const std::lock_guard lock(mu_);
+    events_.push_back(std::move(body));
+  }
+  // The cluster requests, kept apart from log(): "SELECT * FROM
+  // system.local", ..., "REGISTER".
+  std::vector<std::string> system_log() {
+    const std::lock_guard lock(mu_);
+    return system_log_;
+  }
 
   // What the server saw, in order: "QUERY <text>", "PREPARE <text>",
   // "EXECUTE", "BATCH <n>", "STARTUP <k=v,...>", "AUTH_RESPONSE <token>".
@@ -282,6 +319,7 @@ private:
         }
         pfds.push_back({c.fd, ev, 0});
       }
+      push_events();
       if (::poll(pfds.data(), pfds.size(), 5) <= 0) {
         continue;
       }
@@ -307,6 +345,70 @@ private:
         }
       }
     }
+  }
+
+  void push_events() {
+    std::vector<std::vector<std::byte>> events;
+    {
+      const std::lock_guard lock(mu_);
+      events.swap(events_);
+    }
+    for (auto &c : conns_) {
+      for (const auto &e : events) {
+        if (c.registered) {
+          Ctx(*this, c).reply(-1, Opcode::event, e);
+        }
+      }
+    }
+  }
+
+  // The cluster requests, answered here before any test handler sees them.
+  bool system_request(Ctx &ctx, const Frame &f, Bytes body) {
+    if (f.header.opcode == Opcode::register_) {
+      ctx.conn.registered = true;
+      ctx.reply(f.header.stream, Opcode::ready, {});
+      const std::lock_guard lock(mu_);
+      system_log_.emplace_back("REGISTER");
+      return true;
+    }
+    if (f.header.opcode != Opcode::query) {
+      return false;
+    }
+    BodyReader r(body);
+    std::string_view text;
+    (void)r.read_long_string(text);
+    static constexpr std::string_view kPrefix = "SELECT * FROM system.";
+    static constexpr std::string_view kSchema =
+        "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = '";
+    if (text.starts_with(kSchema)) {
+      const std::string_view name = text.substr(kSchema.size(), text.size() - kSchema.size() - 1);
+      const std::lock_guard lock(mu_);
+      system_log_.emplace_back(text);
+      ctx.reply(f.header.stream, Opcode::result,
+                replication_rows_body(name == cluster_.keyspace ? &cluster_.replication : nullptr));
+      return true;
+    }
+    if (!text.starts_with(kPrefix)) {
+      return false;
+    }
+    const std::string table(text.substr(kPrefix.size()));
+    ClusterSpec c;
+    {
+      const std::lock_guard lock(mu_);
+      system_log_.emplace_back(text);
+      c = cluster_;
+    }
+    if (table == "local" && c.local_unauthorized) {
+      ctx.reply(f.header.stream, Opcode::error,
+                error_body(0x2100, "User x has no SELECT permission on <table system.local>"));
+    } else if (table == "local") {
+      ctx.reply(f.header.stream, Opcode::result, system_rows_body("local", {c.local}));
+    } else if (table == "peers_v2" && !c.peers_v2) {
+      ctx.reply(f.header.stream, Opcode::error, error_body(0x2200, "unconfigured table peers_v2"));
+    } else {
+      ctx.reply(f.header.stream, Opcode::result, system_rows_body(table, c.peers));
+    }
+    return true;
   }
 
   bool service(Conn &c, short revents) {
@@ -351,6 +453,9 @@ private:
         return;
       }
       body = plain;
+    }
+    if (system_request(ctx, f, body)) {
+      return;
     }
     record(f, body);
     if (handler_ && handler_(ctx, f, body)) {
@@ -460,6 +565,11 @@ private:
   }
 
   Handler handler_;
+  std::string host_;
+  bool bound_ = false;
+  ClusterSpec cluster_;
+  std::vector<std::vector<std::byte>> events_;
+  std::vector<std::string> system_log_;
   int listen_fd_ = -1;
   std::uint16_t port_ = 0;
   std::thread thread_;

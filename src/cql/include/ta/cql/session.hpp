@@ -63,6 +63,11 @@ struct Options {
   int max_retries = 5;
   std::chrono::milliseconds retry_base_delay{50};
   std::chrono::milliseconds retry_max_delay{2000};
+  // Learn the other nodes from system.local and system.peers_v2 (or
+  // system.peers) and follow TOPOLOGY_CHANGE / STATUS_CHANGE events on a
+  // control connection (README "The CQL client"). Off: the contact points
+  // only.
+  bool discover = true;
 };
 
 // Bound values, serialized as the spec's [bytes] while they are added
@@ -132,6 +137,18 @@ struct NodeStats {
   std::uint64_t latency_count = 0; // all observations (the +Inf bucket)
   // Errors by CQL code (server) or by kind name for client-side errors.
   std::vector<std::pair<std::string, std::uint64_t>> errors; // name -> count
+  // From system.local / system.peers (empty until discovered).
+  std::string data_center;
+  std::string rack;
+};
+
+// What discovery and events did, for metrics and tests.
+struct ClusterStats {
+  std::string control;                   // "HOST:PORT" of the control connection; empty: none
+  std::uint64_t refreshes = 0;           // discovery rounds that read system.local and peers
+  std::uint64_t skipped_peer_rows = 0;   // malformed system.peers(_v2) rows (one warning each)
+  std::uint64_t events = 0;              // EVENT frames taken
+  std::uint64_t unknown_node_events = 0; // events naming a node we did not know
 };
 [[nodiscard]] std::span<const double> latency_bounds();
 
@@ -165,7 +182,18 @@ public:
 
   // Tries nodes that are down again (rate-limited by backoff); true if at
   // least one is up afterwards.
+  // Also takes the events the control connection received (see Options::
+  // discover) and acts on them.
   bool reconnect();
+  // After DDL: waits until system.local and every peer whose node is up
+  // report one schema_version, asking every 200 ms up to `bound`. The
+  // failure (timeout) names each node and its version.
+  [[nodiscard]] Status
+  wait_schema_agreement(std::chrono::milliseconds bound = std::chrono::milliseconds{10000});
+  // One-line warnings (skipped peer rows, unreachable nodes, events for
+  // unknown nodes) since the last call, oldest first; at most 100 are kept.
+  [[nodiscard]] std::vector<std::string> take_warnings();
+  [[nodiscard]] ClusterStats cluster_stats() const;
   [[nodiscard]] std::vector<NodeStats> stats() const;
   [[nodiscard]] const Options &options() const;
 
