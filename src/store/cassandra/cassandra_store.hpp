@@ -63,6 +63,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -91,6 +92,13 @@ inline std::int64_t hour_of_us(TimeUs ts) {
 inline std::int64_t day_of_hour(std::int64_t hour) {
   return floor_div(hour, kHoursPerDay);
 }
+
+// Partition reads a query keeps in flight at once (Session::execute_paged_many):
+// enough to hide round trips to a few nodes, small enough that a query does
+// not crowd out the writers sharing the cluster; each holds one page of
+// kReadPageSize rows at most.
+inline constexpr std::size_t kReadsInFlight = 64;
+inline constexpr std::int32_t kReadPageSize = 5000;
 
 inline TimeUs now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -160,6 +168,10 @@ private:
   // Calls fn per row of a prepared read; 5000-row pages.
   Status read(const cql::Prepared &p, const cql::Values &v, std::string_view doing,
               const std::function<void(const cql::Row &)> &fn);
+  // Calls fn(i, row) per row of reads[i], kReadsInFlight partitions at once;
+  // rows of one read in order, different reads interleaved.
+  Status read_many(std::span<const cql::Statement> reads, std::string_view doing,
+                   const std::function<void(std::size_t, const cql::Row &)> &fn);
   Status hours_in(std::int64_t day_lo, std::int64_t day_hi,
                   std::vector<std::pair<std::string, std::int64_t>> &out);
 
