@@ -131,6 +131,15 @@ struct TableView {
   double max_ms = 0;
 };
 
+// The client's statistics per node of the write and the read session added
+// up (requests, retries, in flight, latency, errors by name); a node's `up`
+// is the write session's when it knows the node (metrics.cpp).
+[[nodiscard]] std::vector<cql::NodeStats>
+merge_node_stats(std::vector<cql::NodeStats> writes, const std::vector<cql::NodeStats> &reads);
+// The traffic_cassandra_client_* families, one sample per node (label node).
+void append_node_families(const std::vector<cql::NodeStats> &nodes,
+                          std::vector<BackendFamily> &out);
+
 class CassandraStore final : public Store {
 public:
   static Result<std::unique_ptr<Store>> open(const CassandraTarget &target,
@@ -205,7 +214,8 @@ private:
   std::uint64_t rows_sent_ = 0;
   std::uint64_t send_failures_ = 0;
   std::uint64_t damaged_ = 0;
-  std::vector<cql::NodeStats> node_stats_;
+  std::vector<cql::NodeStats> node_stats_; // the write session's
+  std::vector<cql::NodeStats> read_stats_; // the read session's, when last free
   std::vector<TableView> views_;
   Clock::time_point views_at_{};
   std::thread thread_;
