@@ -110,3 +110,40 @@ def test_read_consistency_reaches_the_node(cassandra, keyspace, tmp_path):
         assert r.returncode != 0, (cl, r.stdout)
         assert "0x1000" in r.stderr and cassandra.contact in r.stderr, (cl, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_all_nodes_down_at_start_is_one_line_and_keeps_the_spool(cassandra, keyspace, tmp_path):
+    """`watch` with every node down: one line naming each node, exit
+    non-zero; a spool from an earlier run stays (its ledger too: the same
+    capture is not counted twice afterwards), a spool this start would have
+    created is not left behind. Spooled batches surviving such a start are
+    covered by store_cassandra_test (AllNodesDownAtStartKeepsTheSpool)."""
+    import os
+    capture = tmp_path / "many.pcap"
+    truth = many_partitions_capture(capture)
+    spool = tmp_path / "s.db"
+    env = env_ok(cassandra)
+    store = spec(cassandra, keyspace)
+    ta("analyze", "--quiet", "--agent-id", "a1", "--store", store, "--spool", spool, capture, env=env)
+    assert spool.exists()
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    dead = f"127.0.0.1:{free_port()},127.0.0.2:{free_port()}"
+    for spool_path in (spool, tmp_path / "fresh.db"):
+        r = ta("watch", dump, "--agent-id", "a1", "--store", spec(cassandra, keyspace, dead), "--spool", spool_path,
+               env=env, check=False, timeout=120)
+        assert r.returncode != 0
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+        for host in dead.split(","):
+            assert host in r.stderr, r.stderr
+    assert spool.exists() and not (tmp_path / "fresh.db").exists()
+    # The kept ledger: the same capture again adds nothing.
+    ta("analyze", "--quiet", "--agent-id", "a1", "--store", store, "--spool", spool, capture, env=env)
+    assert {e["endpoint"]: e["packets"] for e in query(store, "endpoints", env)} == truth
