@@ -90,13 +90,13 @@ std::vector<cql::NodeStats> merge_node_stats(std::vector<cql::NodeStats> writes,
     }
     w.latency_sum_seconds += r.latency_sum_seconds;
     w.latency_count += r.latency_count;
-    for (const auto &[name, count] : r.errors) {
+    for (const auto &error : r.errors) {
       const auto e = std::find_if(w.errors.begin(), w.errors.end(),
-                                  [&](const auto &x) { return x.first == name; });
+                                  [&](const auto &x) { return x.first == error.first; });
       if (e == w.errors.end()) {
-        w.errors.emplace_back(name, count);
+        w.errors.push_back(error);
       } else {
-        e->second += count;
+        e->second += error.second;
       }
     }
   }

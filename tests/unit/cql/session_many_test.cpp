@@ -122,6 +122,7 @@ TEST(CqlSessionMany, EveryPartitionInOrderWithABoundInFlight) {
   std::size_t partitions_with_rows = 0;
   for (std::int32_t k = 0; k < 50; ++k) {
     std::vector<std::int32_t> want;
+    want.reserve(static_cast<std::size_t>(rows_in(k)));
     for (std::int32_t i = 0; i < rows_in(k); ++i) {
       want.push_back(k * 100 + i);
     }
