@@ -51,6 +51,36 @@ detail::Error Session::Impl::check_prepared(const Prepared &p, const Values &v) 
   return {};
 }
 
+void Session::Impl::feed_many() {
+  if (!many.active || !failure.ok()) {
+    return;
+  }
+  for (std::size_t k = 0; k < many.task.size() && many.next < many.reads.size(); ++k) {
+    std::uint32_t ti = many.task[k];
+    if (ti != kNone && !tasks[ti].done) {
+      continue;
+    }
+    const Statement &r = many.reads[many.next];
+    many.index[k] = many.next++;
+    Task t;
+    t.kind = Kind::execute_paged;
+    t.prepared = r.prepared.index;
+    t.values = &r.values;
+    t.page_size = many.page_size;
+    t.on_row = &many.forward[k];
+    if (ti == kNone) {
+      ti = add_task(std::move(t));
+      many.task[k] = ti;
+    } else {
+      // Done tasks are in no queue and own no stream (a late answer to a
+      // timed-out send is an orphan): the slot's task is reused as is.
+      tasks[ti] = std::move(t);
+      ++pending;
+    }
+    ready.push_back(ti);
+  }
+}
+
 // ------------------------------------------------------------------ Session
 
 Session::Session() : impl_(std::make_unique<Impl>()) {}
@@ -179,6 +209,42 @@ Status Session::execute_paged(const Prepared &p, const Values &values, std::int3
   im.route(t);
   im.ready.push_back(im.add_task(std::move(t)));
   return im.run().status();
+}
+
+Status Session::execute_paged_many(std::span<const Statement> reads, std::int32_t page_size,
+                                   std::size_t max_in_flight,
+                                   const std::function<void(std::size_t, const Row &)> &on_row) {
+  Impl &im = *impl_;
+  for (const auto &r : reads) {
+    if (const detail::Error st = im.check_prepared(r.prepared, r.values); !st.ok()) {
+      return st.status();
+    }
+  }
+  if (reads.empty()) {
+    return {};
+  }
+  im.begin_run();
+  constexpr std::size_t kMaxSlots = 4096;
+  const std::size_t slots = std::clamp<std::size_t>(max_in_flight, 1, kMaxSlots);
+  auto &m = im.many;
+  m.reads = reads;
+  m.next = 0;
+  m.page_size = page_size;
+  m.on_row = &on_row;
+  m.task.assign(std::min(slots, reads.size()), kNone);
+  m.index.assign(m.task.size(), 0);
+  m.forward.clear();
+  m.forward.reserve(m.task.size());
+  for (std::size_t k = 0; k < m.task.size(); ++k) {
+    m.forward.emplace_back([&m, k](const Row &row) { (*m.on_row)(m.index[k], row); });
+  }
+  m.active = true;
+  im.feed_many();
+  const detail::Error st = im.run();
+  m.active = false;
+  m.reads = {};
+  m.on_row = nullptr;
+  return st.status();
 }
 
 Status Session::execute_all(std::span<const Request> requests) {

@@ -28,6 +28,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -151,6 +152,20 @@ struct Session::Impl {
   bool keyspace_changed = false;
   std::uint32_t keyspace_node = kNone;
 
+  // execute_paged_many: a slot per read in flight, each a task reused for
+  // the next read (its callback forwards the slot's current read index).
+  struct ManyReads {
+    bool active = false;
+    std::span<const Statement> reads;
+    std::size_t next = 0; // first read not started
+    std::int32_t page_size = 0;
+    const std::function<void(std::size_t, const Row &)> *on_row = nullptr;
+    std::vector<std::uint32_t> task;                       // per slot: its task, or kNone
+    std::vector<std::size_t> index;                        // per slot: the read it runs
+    std::vector<std::function<void(const Row &)>> forward; // per slot
+  };
+  ManyReads many;
+
   // Scratch, reused.
   std::vector<BatchStatement> batch;
   ResultResponse result;
@@ -229,6 +244,8 @@ struct Session::Impl {
   void poll_once();
 
   // session.cpp
+  // Starts reads of `many` in free slots; called by run() every round.
+  void feed_many();
   Error bad_request(const std::string &what) const;
   Error check_prepared(const Prepared &p, const Values &v) const;
 };

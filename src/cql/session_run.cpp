@@ -564,6 +564,7 @@ detail::Error Session::Impl::run() {
     const auto now = Clock::now();
     check_timeouts(now);
     promote_delayed(now);
+    feed_many();
     if (!failure.ok() || pending == 0) {
       break;
     }

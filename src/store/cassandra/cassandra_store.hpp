@@ -66,6 +66,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -94,6 +95,13 @@ inline std::int64_t hour_of_us(TimeUs ts) {
 inline std::int64_t day_of_hour(std::int64_t hour) {
   return floor_div(hour, kHoursPerDay);
 }
+
+// Partition reads a query keeps in flight at once (Session::execute_paged_many):
+// enough to hide round trips to a few nodes, small enough that a query does
+// not crowd out the writers sharing the cluster; each holds one page of
+// kReadPageSize rows at most.
+inline constexpr std::size_t kReadsInFlight = 64;
+inline constexpr std::int32_t kReadPageSize = 5000;
 
 inline TimeUs now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -125,6 +133,15 @@ struct TableView {
   double p99_ms = 0;
   double max_ms = 0;
 };
+
+// The client's statistics per node of the write and the read session added
+// up (requests, retries, in flight, latency, errors by name); a node's `up`
+// is the write session's when it knows the node (metrics.cpp).
+[[nodiscard]] std::vector<cql::NodeStats>
+merge_node_stats(std::vector<cql::NodeStats> writes, const std::vector<cql::NodeStats> &reads);
+// The traffic_cassandra_client_* families, one sample per node (label node).
+void append_node_families(const std::vector<cql::NodeStats> &nodes,
+                          std::vector<BackendFamily> &out);
 
 class CassandraStore final : public Store {
 public:
@@ -163,6 +180,10 @@ private:
   // Calls fn per row of a prepared read; 5000-row pages.
   Status read(const cql::Prepared &p, const cql::Values &v, std::string_view doing,
               const std::function<void(const cql::Row &)> &fn);
+  // Calls fn(i, row) per row of reads[i], kReadsInFlight partitions at once;
+  // rows of one read in order, different reads interleaved.
+  Status read_many(std::span<const cql::Statement> reads, std::string_view doing,
+                   const std::function<void(std::size_t, const cql::Row &)> &fn);
   Status hours_in(std::int64_t day_lo, std::int64_t day_hi,
                   std::vector<std::pair<std::string, std::int64_t>> &out);
 
@@ -196,7 +217,8 @@ private:
   std::uint64_t rows_sent_ = 0;
   std::uint64_t send_failures_ = 0;
   std::uint64_t damaged_ = 0;
-  std::vector<cql::NodeStats> node_stats_;
+  std::vector<cql::NodeStats> node_stats_; // the write session's
+  std::vector<cql::NodeStats> read_stats_; // the read session's, when last free
   std::vector<TableView> views_;
   Clock::time_point views_at_{};
   std::thread thread_;

@@ -93,7 +93,12 @@ void CassandraStore::drain_loop() {
       return;
     }
     if (!entry) {
+      // Idle: the statistics stay current (refresh_views() queries every 5 s).
+      auto stats = drain_ ? drain_->stats() : std::vector<cql::NodeStats>{};
       std::unique_lock lock(mu_);
+      if (drain_) {
+        node_stats_ = std::move(stats);
+      }
       cv_.wait_for(lock, std::chrono::seconds(1),
                    [&] { return stop_ || spool_->depth().batches > 0; });
       continue;

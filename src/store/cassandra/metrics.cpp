@@ -1,5 +1,7 @@
 // store/cassandra/metrics: the backend's metric families (spool, client
 // per node, the node's view of our tables), from caches only.
+#include <algorithm>
+
 #include "cassandra_store.hpp"
 
 namespace ta::store::detail::cassandra {
@@ -57,8 +59,12 @@ const NodeFamily kNodeFamilies[] = {
      "CQL request latency seen by the client, per node.", BackendFamily::Type::histogram,
      [](BackendFamily &f, const Labels &node, const cql::NodeStats &n) {
        const auto bounds = cql::latency_bounds();
+       // NodeStats has a cumulative count per bound; +Inf is every request.
+       std::vector<std::uint64_t> buckets = n.latency_buckets;
+       buckets.resize(bounds.size(), buckets.empty() ? 0 : buckets.back());
+       buckets.push_back(n.latency_count);
        f.samples.push_back(
-           {node, 0, {bounds.begin(), bounds.end()}, n.latency_buckets, n.latency_sum_seconds});
+           {node, 0, {bounds.begin(), bounds.end()}, std::move(buckets), n.latency_sum_seconds});
      }},
     {"traffic_cassandra_client_errors_total",
      "CQL errors per node, by CQL error code name or client-side kind.",
@@ -73,6 +79,52 @@ const NodeFamily kNodeFamilies[] = {
 };
 
 } // namespace
+
+std::vector<cql::NodeStats> merge_node_stats(std::vector<cql::NodeStats> writes,
+                                             const std::vector<cql::NodeStats> &reads) {
+  for (const cql::NodeStats &r : reads) {
+    const auto it = std::find_if(writes.begin(), writes.end(),
+                                 [&](const cql::NodeStats &w) { return w.host == r.host; });
+    if (it == writes.end()) {
+      writes.push_back(r);
+      continue;
+    }
+    cql::NodeStats &w = *it;
+    w.requests += r.requests;
+    w.retries += r.retries;
+    w.in_flight += r.in_flight;
+    const std::size_t nb = std::max(w.latency_buckets.size(), r.latency_buckets.size());
+    w.latency_buckets.resize(nb, w.latency_buckets.empty() ? 0 : w.latency_buckets.back());
+    for (std::size_t i = 0; i < nb; ++i) {
+      w.latency_buckets[i] += r.latency_buckets.empty()
+                                  ? 0
+                                  : r.latency_buckets[std::min(i, r.latency_buckets.size() - 1)];
+    }
+    w.latency_sum_seconds += r.latency_sum_seconds;
+    w.latency_count += r.latency_count;
+    for (const auto &error : r.errors) {
+      const auto e = std::find_if(w.errors.begin(), w.errors.end(),
+                                  [&](const auto &x) { return x.first == error.first; });
+      if (e == w.errors.end()) {
+        w.errors.push_back(error);
+      } else {
+        e->second += error.second;
+      }
+    }
+  }
+  return writes;
+}
+
+void append_node_families(const std::vector<cql::NodeStats> &nodes,
+                          std::vector<BackendFamily> &out) {
+  for (const NodeFamily &nf : kNodeFamilies) {
+    BackendFamily f{nf.name, nf.help, nf.type, {}};
+    for (const cql::NodeStats &n : nodes) {
+      nf.add(f, {{"node", n.host}}, n);
+    }
+    out.push_back(std::move(f));
+  }
+}
 
 void CassandraStore::refresh_views() {
   views_at_ = Clock::now();
@@ -110,7 +162,20 @@ void CassandraStore::backend_metrics(std::vector<BackendFamily> &out) {
     return;
   }
   const auto depth = spool_->depth();
+  // The read session's statistics when no read holds it (never waits).
+  std::vector<cql::NodeStats> reads;
+  bool fresh_reads = false;
+  {
+    const std::unique_lock rl(read_mu_, std::try_to_lock);
+    if (rl.owns_lock() && reader_) {
+      reads = reader_->stats();
+      fresh_reads = true;
+    }
+  }
   const std::lock_guard lock(mu_);
+  if (fresh_reads) {
+    read_stats_ = std::move(reads);
+  }
   const auto gauge = [&](std::string name, std::string help, double value) {
     BackendFamily f{std::move(name), std::move(help), BackendFamily::Type::gauge, {}};
     f.samples.push_back({{}, value, {}, {}, 0});
@@ -138,14 +203,9 @@ void CassandraStore::backend_metrics(std::vector<BackendFamily> &out) {
           static_cast<double>(send_failures_));
   gauge("traffic_cassandra_up", "1 while the last send to Cassandra succeeded.", down_ ? 0 : 1);
 
-  // The client's view, one family per row, one sample per node.
-  for (const NodeFamily &nf : kNodeFamilies) {
-    BackendFamily f{nf.name, nf.help, nf.type, {}};
-    for (const cql::NodeStats &n : node_stats_) {
-      nf.add(f, {{"node", n.host}}, n);
-    }
-    out.push_back(std::move(f));
-  }
+  // The client's view (write and read sessions added up), one family per
+  // row, one sample per node.
+  append_node_families(merge_node_stats(node_stats_, read_stats_), out);
 
   // The node's own view of our tables (system_views.local_write_latency).
   BackendFamily writes{"traffic_cassandra_table_writes_total",

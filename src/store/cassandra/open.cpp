@@ -74,13 +74,19 @@ Result<std::unique_ptr<Store>> CassandraStore::open(const CassandraTarget &targe
     Spool::close_discarding_if_new(std::move(s->spool_));
     return cql_failure(cause, std::move(message));
   };
+  // No node answering at start is refused (one line), not waited out: a
+  // new capture's source id must be checked against the cluster's ledger
+  // (else a capture met again after a lost spool would count twice), and
+  // the schema and prepared statements need a node. What the spool holds
+  // stays there for the next start; once started, the spool covers outages.
   s->drain_ = cql::Session::connect(o, st);
   if (!s->drain_) {
     std::string error = "cassandra: " + st.message();
     const auto depth = s->spool_->depth();
     if (depth.batches > 0) {
-      error += " (" + std::to_string(depth.records) + " records stay spooled in " +
-               options.spool_path + ")";
+      error += " (" + std::to_string(depth.records) + " records in " +
+               std::to_string(depth.batches) + " batches stay spooled in " + options.spool_path +
+               " and are sent by the next start that reaches a node)";
     }
     return failed(st, std::move(error));
   }

@@ -78,7 +78,15 @@ Status CassandraStore::begin_source(const SourceInfo &info, SourceState &state) 
 
 Status CassandraStore::read(const cql::Prepared &p, const cql::Values &v, std::string_view doing,
                             const std::function<void(const cql::Row &)> &fn) {
-  if (ta::Status st = reader_->execute_paged(p, v, 5000, fn); !st) {
+  if (ta::Status st = reader_->execute_paged(p, v, kReadPageSize, fn); !st) {
+    return from_cql(st, doing);
+  }
+  return Status::success();
+}
+
+Status CassandraStore::read_many(std::span<const cql::Statement> reads, std::string_view doing,
+                                 const std::function<void(std::size_t, const cql::Row &)> &fn) {
+  if (ta::Status st = reader_->execute_paged_many(reads, kReadPageSize, kReadsInFlight, fn); !st) {
     return from_cql(st, doing);
   }
   return Status::success();
@@ -230,21 +238,18 @@ Status CassandraStore::hours_in(std::int64_t day_lo, std::int64_t day_hi,
   if (!st) {
     return from_cql(st, "listing days");
   }
-  for (const std::int64_t day : days) {
-    cql::Values v;
-    v.add_bigint(day);
-    Status s = read(r_.hours_of_day, v, "listing partitions", [&](const cql::Row &row) {
-      const auto hour = cql::as_bigint(row.cells[0]);
-      const auto endpoint = cql::as_text(row.cells[1]);
-      if (hour && endpoint) {
-        out.emplace_back(*endpoint, *hour);
-      }
-    });
-    if (!s) {
-      return s;
-    }
+  std::vector<cql::Statement> reads(days.size());
+  for (std::size_t i = 0; i < days.size(); ++i) {
+    reads[i].prepared = r_.hours_of_day;
+    reads[i].values.add_bigint(days[i]);
   }
-  return Status::success();
+  return read_many(reads, "listing partitions", [&](std::size_t, const cql::Row &row) {
+    const auto hour = cql::as_bigint(row.cells[0]);
+    const auto endpoint = cql::as_text(row.cells[1]);
+    if (hour && endpoint) {
+      out.emplace_back(*endpoint, *hour);
+    }
+  });
 }
 
 // Exact range semantics as in SQLite: whole seconds from roll-ups, the
@@ -288,48 +293,22 @@ Status CassandraStore::query_endpoints(const TimeRange &range, std::vector<Endpo
   if (Status st = hours_in(day_lo, day_hi, parts); !st) {
     return st;
   }
-  for (const auto &part : parts) {
-    // Named copies: lambdas below may not capture structured bindings (C++20).
-    const std::string &endpoint = part.first;
-    const std::int64_t hour = part.second;
+  // Every partition's roll-ups (whole seconds) and packets (partial
+  // seconds at the ends), read kReadsInFlight at a time; rows only update
+  // the per-endpoint sums, so their interleaving does not matter.
+  enum class ReadKind : std::uint8_t { rollups, packets };
+  std::vector<cql::Statement> reads;
+  std::vector<std::pair<std::size_t, ReadKind>> read_of; // part, kind per read
+  for (std::size_t pi = 0; pi < parts.size(); ++pi) {
+    const auto &[endpoint, hour] = parts[pi];
     const std::int64_t h0 = hour * kSecondsPerHour;
     const std::int64_t s0 = std::max(lo, h0);
     const std::int64_t s1 = std::min(hi, h0 + kSecondsPerHour);
     if (s0 < s1) {
-      cql::Values v;
-      v.add_text(endpoint).add_bigint(hour).add_bigint(s0).add_bigint(s1);
-      Status st = read(r_.rollups, v, "summarising roll-ups", [&](const cql::Row &row) {
-        if (row.cells.size() < 5) {
-          return;
-        }
-        Agg &a = by_name[endpoint];
-        if (const auto addr = cql::as_inet(row.cells[0])) {
-          a.addresses.insert(*addr);
-        }
-        const std::uint64_t sent = u64(row, 1);
-        a.packets += sent;
-        a.bytes += u64(row, 2);
-        a.first = std::min(a.first, cql::as_bigint(row.cells[3]).value_or(a.first));
-        a.last = std::max(a.last, cql::as_bigint(row.cells[4]).value_or(a.last));
-        // 6 columns: a keyspace from before flow naming (opened for queries).
-        const bool old_row = row.cells.size() < 13 || !cql::as_bigint(row.cells[8]);
-        if (row.cells.size() >= 13) {
-          a.received_packets += u64(row, 6);
-          a.received_bytes += u64(row, 7);
-        }
-        if (old_row) {
-          // Written before flow naming: sent packets, named by DNS or unresolved.
-          a.names[static_cast<std::size_t>(endpoint.empty() ? NameSource::none
-                                                            : NameSource::dns)] += sent;
-          return;
-        }
-        for (std::size_t i = 0; i < a.names.size(); ++i) {
-          a.names[i] += u64(row, 8 + i);
-        }
-      });
-      if (!st) {
-        return st;
-      }
+      cql::Statement &r = reads.emplace_back();
+      r.prepared = r_.rollups;
+      r.values.add_text(endpoint).add_bigint(hour).add_bigint(s0).add_bigint(s1);
+      read_of.emplace_back(pi, ReadKind::rollups);
     }
     for (const auto &[b, e] : pieces) {
       const std::int64_t pb = std::max(b, h0 * kUsPerSecond);
@@ -337,23 +316,63 @@ Status CassandraStore::query_endpoints(const TimeRange &range, std::vector<Endpo
       if (pb >= pe) {
         continue;
       }
-      cql::Values v;
-      v.add_text(endpoint).add_bigint(hour).add_bigint(pb).add_bigint(pe);
-      Status st = read(r_.packets_range, v, "summarising packets", [&](const cql::Row &row) {
-        Agg &a = by_name[endpoint];
-        if (const auto addr = cql::as_inet(row.cells[0])) {
-          a.addresses.insert(*addr);
-        }
-        a.packets += 1;
-        a.bytes += static_cast<std::uint64_t>(cql::as_int(row.cells[1]).value_or(0));
-        const TimeUs ts = cql::as_bigint(row.cells[2]).value_or(0);
-        a.first = std::min(a.first, ts);
-        a.last = std::max(a.last, ts);
-      });
-      if (!st) {
-        return st;
-      }
+      cql::Statement &r = reads.emplace_back();
+      r.prepared = r_.packets_range;
+      r.values.add_text(endpoint).add_bigint(hour).add_bigint(pb).add_bigint(pe);
+      read_of.emplace_back(pi, ReadKind::packets);
     }
+  }
+  const auto on_rollup = [&](const std::string &endpoint, const cql::Row &row) {
+    if (row.cells.size() < 5) {
+      return;
+    }
+    Agg &a = by_name[endpoint];
+    if (const auto addr = cql::as_inet(row.cells[0])) {
+      a.addresses.insert(*addr);
+    }
+    const std::uint64_t sent = u64(row, 1);
+    a.packets += sent;
+    a.bytes += u64(row, 2);
+    a.first = std::min(a.first, cql::as_bigint(row.cells[3]).value_or(a.first));
+    a.last = std::max(a.last, cql::as_bigint(row.cells[4]).value_or(a.last));
+    // 6 columns: a keyspace from before flow naming (opened for queries).
+    const bool old_row = row.cells.size() < 13 || !cql::as_bigint(row.cells[8]);
+    if (row.cells.size() >= 13) {
+      a.received_packets += u64(row, 6);
+      a.received_bytes += u64(row, 7);
+    }
+    if (old_row) {
+      // Written before flow naming: sent packets, named by DNS or unresolved.
+      a.names[static_cast<std::size_t>(endpoint.empty() ? NameSource::none : NameSource::dns)] +=
+          sent;
+      return;
+    }
+    for (std::size_t i = 0; i < a.names.size(); ++i) {
+      a.names[i] += u64(row, 8 + i);
+    }
+  };
+  const auto on_packet = [&](const std::string &endpoint, const cql::Row &row) {
+    Agg &a = by_name[endpoint];
+    if (const auto addr = cql::as_inet(row.cells[0])) {
+      a.addresses.insert(*addr);
+    }
+    a.packets += 1;
+    a.bytes += static_cast<std::uint64_t>(cql::as_int(row.cells[1]).value_or(0));
+    const TimeUs ts = cql::as_bigint(row.cells[2]).value_or(0);
+    a.first = std::min(a.first, ts);
+    a.last = std::max(a.last, ts);
+  };
+  if (Status st = read_many(reads, "summarising partitions",
+                            [&](std::size_t i, const cql::Row &row) {
+                              const auto &[pi, kind] = read_of[i];
+                              if (kind == ReadKind::rollups) {
+                                on_rollup(parts[pi].first, row);
+                              } else {
+                                on_packet(parts[pi].first, row);
+                              }
+                            });
+      !st) {
+    return st;
   }
   for (auto &[name, a] : by_name) {
     std::uint64_t named = 0;

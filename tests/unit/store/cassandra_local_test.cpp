@@ -435,5 +435,40 @@ TEST(CassandraStore, UnreachableNodeIsOneLineNamingTheHost) {
   EXPECT_NE(err.find("needs a password"), std::string::npos) << err;
 }
 
+// All nodes down at start with batches spooled by an earlier run: one line
+// naming every node and what stays spooled; the spool keeps every batch.
+TEST(CassandraStore, AllNodesDownAtStartKeepsTheSpool) {
+  const test::TempDir tmp("ta-cass");
+  CassandraOptions o;
+  o.spool_path = (tmp.path() / "s.db").string();
+  o.connect_timeout_seconds = 1;
+  o.agent_id = "a1";
+  std::string err;
+  {
+    auto spool = open_spool(o.spool_path, "keyspace k agent a1", err);
+    ASSERT_TRUE(spool) << err;
+    ASSERT_TRUE(spool->put_source("fp", "x.pcap", {3, 0, false}));
+    const Batch b = sample_batch();
+    ASSERT_TRUE(spool->append(b, 111));
+    ASSERT_TRUE(spool->append(b, 222));
+    ASSERT_EQ(spool->depth().records, 10U);
+  }
+  // Nothing listens on port 1 of either loopback address.
+  EXPECT_FALSE(open_cassandra_store("cassandra://127.0.0.1:1,127.0.0.2:1/k", o, err));
+  EXPECT_EQ(err.find('\n'), std::string::npos) << err;
+  EXPECT_NE(err.find("127.0.0.1:1"), std::string::npos) << err;
+  EXPECT_NE(err.find("127.0.0.2:1"), std::string::npos) << err;
+  EXPECT_NE(err.find("10 records in 2 batches stay spooled in " + o.spool_path), std::string::npos)
+      << err;
+  auto spool = open_spool(o.spool_path, "keyspace k agent a1", err);
+  ASSERT_TRUE(spool) << err;
+  EXPECT_EQ(spool->depth().batches, 2U);
+  EXPECT_EQ(spool->depth().records, 10U);
+  std::optional<SourceState> state;
+  ASSERT_TRUE(spool->find_source("fp", state));
+  ASSERT_TRUE(state);
+  EXPECT_EQ(state->id, 3);
+}
+
 } // namespace
 } // namespace ta::store

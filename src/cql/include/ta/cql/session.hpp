@@ -174,6 +174,19 @@ public:
   [[nodiscard]] Status execute_paged(const Prepared &p, const Values &values,
                                      std::int32_t page_size,
                                      const std::function<void(const Row &)> &on_row);
+  // Executes many prepared reads (one partition each, typically), paging
+  // each with page_size rows, at most max_in_flight of them outstanding at
+  // once (clamped to 1..4096); a read's next page is asked as soon as its
+  // previous one arrived, and a finished read's place goes to the next one
+  // in `reads` order. on_row(i, row) gets the rows of reads[i]: the rows of
+  // one read arrive in order, those of different reads interleaved. Retries
+  // per Options (a retried page resumes at its paging state: no row twice).
+  // The first read that fails for good ends the call with its status.
+  // Memory: max_in_flight tasks, whatever the number of reads.
+  [[nodiscard]] Status
+  execute_paged_many(std::span<const Statement> reads, std::int32_t page_size,
+                     std::size_t max_in_flight,
+                     const std::function<void(std::size_t, const Row &)> &on_row);
   // Sends every request pipelined (round-robin over the nodes that are up,
   // up to max_in_flight per connection), retrying per Options. Returns when
   // all succeeded or one failed for good (the rest are still completed or
