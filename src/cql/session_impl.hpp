@@ -191,7 +191,6 @@ struct Session::Impl {
   // The ring is for the session's keyspace or, without one, the keyspace
   // of the first prepared statement; rebuilt when that changes, after
   // schema agreement and on every refresh.
-  std::string ring_keyspace;
   std::string statement_keyspace;
   std::string ring_warned; // keyspace whose replication was reported unusable
   bool ring_stale = true;
@@ -226,6 +225,8 @@ struct Session::Impl {
     ring = std::move(r);
     ring_keyspace = std::move(ks);
   }
+  // Discovery's form: it sets ring_keyspace itself (rebuild_ring).
+  void set_ring(std::shared_ptr<const detail::TokenRing> r) { ring = std::move(r); }
   // Sets t.routable/t.token from the bound partition key, if the ring is known.
   void route(Task &t);
   [[nodiscard]] bool is_replica(const Task &t, std::uint32_t ni) const;
