@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -148,6 +149,13 @@ void add_cassandra_options(CLI::App *cmd, CassandraArgs &o, bool writing) {
       ->capture_default_str()
       ->group(group);
   cmd->add_flag("--cassandra-lz4", o.lz4, "Compress CQL frames with LZ4")->group(group);
+  cmd->add_option("--cassandra-routing", o.token_aware,
+                  "Send each statement to a replica of its partition (token-aware) or round "
+                  "robin over the nodes that are up")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, bool>{{"token-aware", true}, {"round-robin", false}}))
+      ->default_str("token-aware")
+      ->group(group);
   cmd->add_flag("--cassandra-tls", o.tls, "Connect with TLS")->group(group);
   cmd->add_option("--cassandra-tls-ca", o.tls_ca_file,
                   "PEM file of the CA (or self-signed certificate) to trust; implies TLS")

@@ -34,6 +34,7 @@ Result<std::unique_ptr<Store>> CassandraStore::open(const CassandraTarget &targe
   o.username = target.user;
   o.password = options.password;
   o.lz4 = options.lz4;
+  o.routing = options.token_aware ? cql::Routing::token_aware : cql::Routing::round_robin;
   o.tls = options.tls;
   o.tls_ca_file = options.tls_ca_file;
   o.connect_timeout = std::chrono::milliseconds(

@@ -46,6 +46,10 @@ struct CassandraOptions {
   bool twcs = false;            // TimeWindowCompactionStrategy, 1-day windows
   std::string consistency = "local_quorum";
   bool lz4 = false;
+  // Where a write goes: to a replica of its partition (the token ring of
+  // the keyspace, README "Token-aware routing") or round robin over the
+  // nodes that are up (kept for comparison; the benchmark measures both).
+  bool token_aware = true;
   bool tls = false;
   std::string tls_ca_file;
   double connect_timeout_seconds = 5;
