@@ -142,9 +142,6 @@ class Agent:
         text = scrape(self.port)
         return metric(text, "traffic_cassandra_records_sent_total"), metric(text, "traffic_cassandra_spool_records")
 
-    def sent(self):
-        return self.metrics()[0] or 0
-
     def stored(self, wave):
         """Wave `wave` read and every record read so far acknowledged."""
         return self.ingested(wave) and self.metrics()[1] == 0
