@@ -91,6 +91,11 @@ Result<std::unique_ptr<store::Store>> open_spec(std::string_view text,
   case store::Backend::sqlite:
     // Reading (query) never creates, migrates or writes the file.
     if (args.read_only) {
+      if (!args.agent_id.empty()) {
+        return Status::invalid_argument(
+            "--agent-id selects one agent's rows of a cassandra:// store; a SQLite store "
+            "holds one machine's records");
+      }
       return store::open_sqlite_store_read_only(spec->sqlite_path);
     }
     return store::open_sqlite_store(spec->sqlite_path);

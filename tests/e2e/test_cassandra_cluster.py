@@ -17,7 +17,8 @@ three waves as a rotating capture would be:
    drain.
 At the end the per-endpoint counts, read at ALL through our `query` and
 through the Python driver, equal the sum of the generators' truths exactly,
-and agent a2's own rows equal a2's truth.
+and each agent's own rows (`query --agent-id`, and a2's through the driver) equal
+its truth.
 """
 import collections
 import json
@@ -189,9 +190,9 @@ def empty_pcap(path):
 
 def make_schema(cluster, keyspace, tmp_path):
     """The keyspace and tables, made once before the agents start (three
-    agents making them at once would race). Made through node 1 alone and
-    retried: the client does not wait for schema agreement, so a read right
-    after the DDL may meet a node that has not seen the tables yet."""
+    agents making them at once would race). Made through node 1 alone; the
+    client waits for schema agreement after each statement (README "The
+    cluster"), and the driver's wait here checks that it came."""
     pcap = tmp_path / "empty.pcap"
     empty_pcap(pcap)
     store = f"cassandra://{cluster.user}@{cluster.contacts[0]}/{keyspace}"
@@ -336,6 +337,9 @@ def test_three_agents_lose_nothing_when_nodes_fail(cluster, tmp_path):
     overall, by_agent = driver_counts(cluster, keyspace)
     assert overall == dict(want)
     assert by_agent["a2"] == dict(agents[1].totals)
+    # `query --agent-id` reads one agent's rows only.
+    for i, name in enumerate(AGENTS):
+        assert query_endpoints(store, "--agent-id", name) == dict(agents[i].totals), name
     assert set(by_agent) == set(AGENTS)
     with cluster.session() as s:
         s.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=120)

@@ -191,6 +191,13 @@ private:
   cql::Options cql_options_;
   std::string keyspace_;
   std::string agent_;
+  // `query --agent-id`: only this agent's rows are read ("" = every agent).
+  // The agent is a clustering or partition column of every table read, so
+  // the filter is applied to each row as it arrives.
+  std::string read_agent_;
+  [[nodiscard]] bool other_agent(const cql::Cell &agent) const {
+    return !read_agent_.empty() && cql::as_text(agent).value_or("") != read_agent_;
+  }
   std::unique_ptr<Spool> spool_;
 
   // Drain side (drain thread only, except where noted).

@@ -51,7 +51,7 @@ Status CassandraStore::query_flows(const FlowQuery &query, std::vector<FlowRow> 
       }
     }
     Status s = read_many(reads, "querying flows", [&](std::size_t day, const cql::Row &row) {
-      if (row.cells.size() < 16) {
+      if (row.cells.size() < 16 || other_agent(row.cells[1])) {
         return;
       }
       const auto agent = cql::as_text(row.cells[1]);

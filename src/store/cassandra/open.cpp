@@ -26,6 +26,9 @@ Result<std::unique_ptr<Store>> CassandraStore::open(const CassandraTarget &targe
   s->options_ = options;
   s->keyspace_ = target.keyspace;
   s->agent_ = options.agent_id.empty() ? host_name() : options.agent_id;
+  if (options.read_only) {
+    s->read_agent_ = options.agent_id;
+  }
 
   cql::Options &o = s->cql_options_;
   for (const auto &[host, port] : target.hosts) {

@@ -170,23 +170,30 @@ Status CassandraStore::query_addresses(std::vector<AddressRow> &out) {
   std::map<std::pair<IpAddress, std::string>, TimeUs> firsts;
   {
     const std::lock_guard lock(read_mu_);
-    ta::Status st = reader_->query(
-        "SELECT address, name, first_learnt FROM " + t("address_names"), [&](const cql::Row &row) {
-          const auto a = cql::as_inet(row.cells[0]);
-          const auto name = cql::as_text(row.cells[1]);
-          if (a && name) {
-            const TimeUs first = cql::as_bigint(row.cells[2]).value_or(0);
-            const auto [it, fresh] = firsts.try_emplace({*a, *name}, first);
-            if (!fresh) { // several agents: the earliest
-              it->second = std::min(it->second, first);
-            }
-          }
-        });
+    ta::Status st =
+        reader_->query("SELECT address, name, first_learnt, agent FROM " + t("address_names"),
+                       [&](const cql::Row &row) {
+                         if (row.cells.size() < 4 || other_agent(row.cells[3])) {
+                           return;
+                         }
+                         const auto a = cql::as_inet(row.cells[0]);
+                         const auto name = cql::as_text(row.cells[1]);
+                         if (a && name) {
+                           const TimeUs first = cql::as_bigint(row.cells[2]).value_or(0);
+                           const auto [it, fresh] = firsts.try_emplace({*a, *name}, first);
+                           if (!fresh) { // several agents: the earliest
+                             it->second = std::min(it->second, first);
+                           }
+                         }
+                       });
     if (!st) {
       return from_cql(st, "querying addresses");
     }
-    st = reader_->query("SELECT address, name, last_learnt FROM " + t("addresses"),
+    st = reader_->query("SELECT address, name, last_learnt, agent FROM " + t("addresses"),
                         [&](const cql::Row &row) {
+                          if (row.cells.size() < 4 || other_agent(row.cells[3])) {
+                            return;
+                          }
                           const auto a = cql::as_inet(row.cells[0]);
                           const auto name = cql::as_text(row.cells[1]);
                           if (!a || !name) {
@@ -323,7 +330,7 @@ Status CassandraStore::query_endpoints(const TimeRange &range, std::vector<Endpo
     }
   }
   const auto on_rollup = [&](const std::string &endpoint, const cql::Row &row) {
-    if (row.cells.size() < 5) {
+    if (row.cells.size() < 7 || other_agent(row.cells.back())) {
       return;
     }
     Agg &a = by_name[endpoint];
@@ -335,9 +342,9 @@ Status CassandraStore::query_endpoints(const TimeRange &range, std::vector<Endpo
     a.bytes += u64(row, 2);
     a.first = std::min(a.first, cql::as_bigint(row.cells[3]).value_or(a.first));
     a.last = std::max(a.last, cql::as_bigint(row.cells[4]).value_or(a.last));
-    // 6 columns: a keyspace from before flow naming (opened for queries).
-    const bool old_row = row.cells.size() < 13 || !cql::as_bigint(row.cells[8]);
-    if (row.cells.size() >= 13) {
+    // 7 columns: a keyspace from before flow naming (opened for queries).
+    const bool old_row = row.cells.size() < 14 || !cql::as_bigint(row.cells[8]);
+    if (row.cells.size() >= 14) {
       a.received_packets += u64(row, 6);
       a.received_bytes += u64(row, 7);
     }
@@ -352,6 +359,9 @@ Status CassandraStore::query_endpoints(const TimeRange &range, std::vector<Endpo
     }
   };
   const auto on_packet = [&](const std::string &endpoint, const cql::Row &row) {
+    if (row.cells.size() < 4 || other_agent(row.cells[3])) {
+      return;
+    }
     Agg &a = by_name[endpoint];
     if (const auto addr = cql::as_inet(row.cells[0])) {
       a.addresses.insert(*addr);
@@ -422,12 +432,16 @@ Status CassandraStore::query_packets(std::string_view endpoint, std::size_t limi
       break;
     }
     const std::size_t want =
-        limit == 0
+        limit == 0 || !read_agent_.empty() // the agent is filtered here, after LIMIT
             ? std::numeric_limits<std::int32_t>::max()
             : std::min<std::size_t>(limit - out.size(), std::numeric_limits<std::int32_t>::max());
     cql::Values v;
     v.add_text(endpoint).add_bigint(hour).add_int(static_cast<std::int32_t>(want));
     Status st = read(r_.packets_recent, v, "querying packets", [&](const cql::Row &row) {
+      if (row.cells.size() < 6 || other_agent(row.cells[5]) ||
+          (limit != 0 && out.size() >= limit)) {
+        return;
+      }
       PacketRow p;
       p.endpoint = std::string(endpoint);
       p.ts_us = cql::as_bigint(row.cells[0]).value_or(0);

@@ -142,10 +142,10 @@ ta::Status CassandraStore::prepare_reads(cql::Session &s) {
       {&r_.local_hosts_of_agent,
        "SELECT address, first_learnt FROM " + t("local_hosts") + " WHERE agent = ?"},
       {&r_.hours_of_day, "SELECT hour, endpoint FROM " + t("endpoint_hours") + " WHERE day = ?"},
-      {&r_.packets_range, "SELECT address, bytes, ts_us FROM " + t("packets") +
+      {&r_.packets_range, "SELECT address, bytes, ts_us, agent FROM " + t("packets") +
                               " WHERE endpoint = ? AND hour = ? AND ts_us >= ? AND ts_us < ?"},
-      {&r_.packets_recent, "SELECT ts_us, address, port, protocol, bytes FROM " + t("packets") +
-                               " WHERE endpoint = ? AND hour = ? LIMIT ?"},
+      {&r_.packets_recent, "SELECT ts_us, address, port, protocol, bytes, agent FROM " +
+                               t("packets") + " WHERE endpoint = ? AND hour = ? LIMIT ?"},
   };
   for (const auto &[out, text] : list) {
     if (ta::Status st = s.prepare(text, *out); !st) {
@@ -162,15 +162,15 @@ ta::Status CassandraStore::prepare_reads(cql::Session &s) {
   };
   ta::Status st = s.prepare("SELECT address, packets, bytes, first_us, last_us, second, "
                             "received_packets, received_bytes, names_none, names_sni, names_quic, "
-                            "names_http, names_dns FROM " +
+                            "names_http, names_dns, agent FROM " +
                                 t("rollups") +
                                 " WHERE endpoint = ? AND hour = ? AND second >= ? AND second < ?",
                             r_.rollups);
   if (!st && options_.read_only && is_old_schema(st)) {
-    st =
-        s.prepare("SELECT address, packets, bytes, first_us, last_us, second FROM " + t("rollups") +
-                      " WHERE endpoint = ? AND hour = ? AND second >= ? AND second < ?",
-                  r_.rollups);
+    st = s.prepare("SELECT address, packets, bytes, first_us, last_us, second, agent FROM " +
+                       t("rollups") +
+                       " WHERE endpoint = ? AND hour = ? AND second >= ? AND second < ?",
+                   r_.rollups);
   }
   if (!st) {
     return st;
