@@ -109,6 +109,7 @@ void add_run(CLI::App &app, LiveArgs &args) {
       ->capture_default_str()
       ->check(CLI::Range(0.05, 60.0));
   add_pipeline_options(cmd, args.pipeline, true);
+  add_process_option(cmd, args.pipeline);
 }
 
 int run_run(const LiveArgs &args) {

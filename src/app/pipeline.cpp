@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "ta/common/escape.hpp"
+#include "ta/ingest/process_annotator.hpp"
 #include "ta/metrics/web_config.hpp"
 
 #include "commands.hpp"
@@ -121,6 +123,14 @@ void add_pipeline_options(CLI::App *cmd, PipelineArgs &args, bool with_metrics) 
   }
 }
 
+void add_process_option(CLI::App *cmd, PipelineArgs &args) {
+  args.processes = true;
+  cmd->add_flag_callback(
+      "--no-processes", [&args] { args.processes = false; },
+      "Do not look up which program owns each flow of this machine (README \"Which "
+      "program\")");
+}
+
 void add_cassandra_options(CLI::App *cmd, CassandraArgs &o, bool writing) {
   const char *group = "Cassandra";
   cmd->add_option("--cassandra-password-file", o.password_file,
@@ -215,12 +225,48 @@ std::string metrics_failure_line(const Status &st, const std::string &listen) {
   return st.message();
 }
 
+// The process annotator as the first batch observer: it fills in the flows'
+// programs, publishes its counts and says once what permission is missing.
+// `metrics` is set once the engine is open, before any batch is sealed.
+struct ProcessHook {
+  ingest::ProcessAnnotator annotator;
+  metrics::Metrics *metrics = nullptr;
+
+  void publish() const {
+    if (metrics == nullptr) {
+      return;
+    }
+    for (const process::Outcome o : ingest::kProcessFlowOutcomes) {
+      metrics->set_process_flows(process::outcome_name(o), annotator.flows(o));
+    }
+  }
+  void operator()(store::Batch &batch) {
+    annotator.annotate(batch);
+    publish();
+    if (auto warning = annotator.take_permission_warning()) {
+      std::fprintf(stderr, "traffic-analyzer: warning: %s; going on without them\n",
+                   warning->message().c_str());
+    }
+  }
+};
+
 } // namespace
 
 std::unique_ptr<ingest::Engine> open_engine(const PipelineArgs &args, bool with_metrics,
                                             std::function<void(store::Batch &)> observer) {
   ingest::Options opt;
-  opt.batch_observer = std::move(observer);
+  std::shared_ptr<ProcessHook> processes;
+  if (args.processes) {
+    processes = std::make_shared<ProcessHook>();
+    opt.batch_observer = [processes, then = std::move(observer)](store::Batch &batch) {
+      (*processes)(batch);
+      if (then) {
+        then(batch);
+      }
+    };
+  } else {
+    opt.batch_observer = std::move(observer);
+  }
   if (with_metrics && !args.web_config.empty()) { // checked before anything starts
     auto web = metrics::load_web_config(args.web_config);
     if (!web) {
@@ -275,6 +321,10 @@ std::unique_ptr<ingest::Engine> open_engine(const PipelineArgs &args, bool with_
   if (!engine) {
     print_error(engine.status());
     return nullptr;
+  }
+  if (processes) {
+    processes->metrics = engine.value()->metrics();
+    processes->publish(); // every outcome present from the start
   }
   return std::move(engine).value();
 }

@@ -45,9 +45,14 @@ struct PipelineArgs {
   bool legacy_metric_names = false;
   std::string web_config; // --web-config: TLS and basic auth of /metrics
   std::size_t max_endpoints = 1000;
+  // Which program owns each flow of this machine (README "Which program"):
+  // on for live capture (add_process_option), off for everything else.
+  bool processes = false;
 };
 
 void add_pipeline_options(CLI::App *cmd, PipelineArgs &args, bool with_metrics);
+// Live capture of this machine: maps flows to programs unless --no-processes.
+void add_process_option(CLI::App *cmd, PipelineArgs &args);
 // The Cassandra store's options (--store cassandra://...): `writing` adds
 // those that only matter when records are written (schema, spool).
 void add_cassandra_options(CLI::App *cmd, CassandraArgs &options, bool writing);
@@ -62,7 +67,8 @@ void install_stop_handlers(void (*also)(int) = nullptr);
 // The store named by --store and the ingest engine over it; nullptr after a
 // one-line error on stderr (bad option values, store unopenable). Metrics
 // that cannot bind are one line on stderr too, and left off.
-// `observer` sees each sealed batch first (see ingest::Options::batch_observer).
+// `observer` sees each sealed batch first (see ingest::Options::batch_observer),
+// after the flows' programs are filled in when args.processes is set.
 [[nodiscard]] std::unique_ptr<ingest::Engine>
 open_engine(const PipelineArgs &args, bool with_metrics,
             std::function<void(store::Batch &)> observer = {});

@@ -324,6 +324,7 @@ void add_top(CLI::App &app, TopArgs &args) {
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20U));
   args.pipeline.store = "none";
   add_pipeline_options(cmd, args.pipeline, false);
+  add_process_option(cmd, args.pipeline);
 }
 
 int run_top(const TopArgs &args) {

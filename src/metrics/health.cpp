@@ -79,6 +79,25 @@ void Metrics::set_capture_stats(const std::string &interface, std::uint64_t rece
   add_delta(*i.if_dropped, i.last_if_dropped, if_dropped);
 }
 
+void Metrics::set_process_flows(std::string_view outcome, std::uint64_t flows) {
+  Impl &m = *impl_;
+  const std::lock_guard lock(m.stats_mu);
+  if (m.process_flows == nullptr) {
+    m.process_flows = &prometheus::BuildCounter()
+                           .Name("traffic_process_flows_total")
+                           .Help("Flows of this machine by whether the program owning their "
+                                 "socket was found: mapped, or why not (no_socket, "
+                                 "other_namespace, no_permission)")
+                           .Register(*m.registry);
+  }
+  auto it = m.process_flow_counters.find(outcome);
+  if (it == m.process_flow_counters.end()) {
+    prometheus::Counter *c = &m.process_flows->Add({{"outcome", std::string(outcome)}});
+    it = m.process_flow_counters.emplace(std::string(outcome), std::make_pair(c, 0)).first;
+  }
+  add_delta(*it->second.first, it->second.second, flows);
+}
+
 void Metrics::on_file_ingested() {
   impl_->files_ingested.Increment();
 }

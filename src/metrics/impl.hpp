@@ -182,6 +182,10 @@ struct Metrics::Impl {
   attribute::Stats last_stats;
   std::uint64_t last_evictions = 0;
   std::map<std::string, Interface, std::less<>> interfaces;
+  // set_process_flows(): registered at its first call.
+  prometheus::Family<prometheus::Counter> *process_flows = nullptr;
+  std::map<std::string, std::pair<prometheus::Counter *, std::uint64_t>, std::less<>>
+      process_flow_counters;
 
   std::mutex tick_mu;
   std::condition_variable tick_cv;

@@ -325,7 +325,7 @@ Mapper::Mapper(Mapper &&) noexcept = default;
 Mapper &Mapper::operator=(Mapper &&) noexcept = default;
 Mapper::~Mapper() = default;
 
-Lookup Mapper::lookup(const FlowKey &flow) {
+Lookup Mapper::lookup(const FlowKey &flow, std::chrono::steady_clock::time_point settled_by) {
   Impl &m = *impl_;
   if (const ProcessInfo *p = m.recall(flow)) {
     return m.finish(Outcome::mapped, *p);
@@ -339,7 +339,9 @@ Lookup Mapper::lookup(const FlowKey &flow) {
   if (r == Resolved::no_socket && !m.is_local(flow.local)) {
     return m.finish(Outcome::other_namespace); // a rescan would not change it
   }
-  if (r != Resolved::mapped && !fresh) {
+  const bool settled =
+      settled_by != std::chrono::steady_clock::time_point{} && m.last_scan >= settled_by;
+  if (r != Resolved::mapped && !fresh && !settled) {
     if (m.now() - m.last_scan < m.options.min_rescan_interval) {
       return m.finish(Outcome::deferred);
     }

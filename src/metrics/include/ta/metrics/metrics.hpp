@@ -36,6 +36,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ta/attribute/analyzer.hpp"
@@ -94,6 +95,11 @@ public:
   // ps_drop, ps_ifdrop). Callers widen pcap's 32-bit counters across wraps.
   void set_capture_stats(const std::string &interface, std::uint64_t received,
                          std::uint64_t dropped, std::uint64_t if_dropped);
+  // Flows of this machine by whether the program owning them was found
+  // (traffic_process_flows_total{outcome}; outcome names from
+  // ta/process/mapper.hpp): cumulative per outcome. The family appears at the
+  // first call: live modes that map programs call it at start with zeros.
+  void set_process_flows(std::string_view outcome, std::uint64_t flows);
   void on_file_ingested();
   // A name in a watched directory that was not read; `reason` is one of the
   // ingest library's stable skip reason names ("symlink", ...).

@@ -121,7 +121,12 @@ public:
 
   // The owner of `flow`, rescanning when the snapshot cannot map it and the
   // budget allows. Every call counts one outcome.
-  [[nodiscard]] Lookup lookup(const FlowKey &flow);
+  // `settled_by`: every packet of the flow was seen before this time, so a
+  // snapshot taken at or after it is the truth for the flow: when that
+  // snapshot cannot map it, the answer is final (no_socket, ...) and no
+  // rescan is made or deferred. Unset: the budget decides alone.
+  [[nodiscard]] Lookup lookup(const FlowKey &flow,
+                              std::chrono::steady_clock::time_point settled_by = {});
 
   // A full rescan now, whatever the budget. Fails only when neither netlink
   // nor the /proc/net files give a socket table.
