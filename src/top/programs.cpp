@@ -52,6 +52,18 @@ ProgramTracker::Seen &ProgramTracker::seen(const std::string &name) {
   return s;
 }
 
+void ProgramTracker::wait_for_program(const FlowId &id) {
+  if (waiting_.size() >= std::max<std::size_t>(options_.max_waiting / 2, 1)) {
+    old_waiting_ = std::move(waiting_);
+    waiting_.clear();
+  }
+  waiting_.insert(id);
+}
+
+bool ProgramTracker::stop_waiting(const FlowId &id) {
+  return waiting_.erase(id) + old_waiting_.erase(id) > 0;
+}
+
 void ProgramTracker::on_batch(const store::Batch &batch) {
   // A flow is new in this batch when its first packet is one of the batch's
   // records (the analyzer counts a flow in the batch of its first packet).
@@ -77,6 +89,18 @@ void ProgramTracker::on_batch(const store::Batch &batch) {
     s.totals += Counters{f.sent_packets, f.sent_bytes, f.received_packets, f.received_bytes};
     s.flows += first_in_batch_[i];
     s.sources |= bit(f.source);
+    const FlowId id{f.origin_source, f.first_frame};
+    if (f.program.empty()) {
+      if (first_in_batch_[i] != 0) {
+        wait_for_program(id);
+      }
+    } else if (first_in_batch_[i] == 0 && stop_waiting(id)) {
+      Sample &unknown_flows = program(unknown);
+      if (unknown_flows.flows > 0) {
+        --unknown_flows.flows; // named late: the flow is the program's
+        ++s.flows;
+      }
+    }
     if (f.program.empty() || f.name >= batch.endpoints.size()) {
       continue;
     }

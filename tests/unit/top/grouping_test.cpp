@@ -2,6 +2,7 @@
 // ta_domain) and by program (ProgramTracker over hand-built batches): rows add
 // up, flows, sources and programs merge, and every counted packet is in some
 // row. Registrable domains are those of the Public Suffix List.
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -167,6 +168,30 @@ TEST(TopGrouping, ByProgramFromBatches) {
   // Every flow's packets and every per-packet record are in some row.
   EXPECT_EQ(m.totals().sent_packets, 2U + 1 + 1 + 1 + 1);
   EXPECT_EQ(m.totals().received_packets, 1U + 3 + 1);
+}
+
+// A flow whose program comes one batch late moves from "(unknown)" to it.
+TEST(TopGrouping, AFlowNamedLateMovesToItsProgram) {
+  ProgramTracker tracker;
+  store::Batch b1;
+  b1.source_id = 1;
+  b1.endpoints = {"", "a.test"};
+  b1.flows = {flow(3, 1, store::NameSource::sni, "", 2, 1)};
+  b1.packets = {packet(3, 0, 1, store::NameSource::sni)};
+  tracker.on_batch(b1);
+  store::Batch b2 = b1;
+  b2.flows = {flow(3, 1, store::NameSource::sni, "curl", 1, 1)};
+  b2.packets = {packet(9, 0, 1, store::NameSource::sni)};
+  tracker.on_batch(b2);
+  tracker.on_batch(b2); // and once more: still one flow
+  std::map<std::string, Sample> by_name;
+  for (const Sample &s : tracker.samples()) {
+    by_name[s.name] = s;
+  }
+  EXPECT_EQ(by_name.at("curl").flows, 1);
+  EXPECT_EQ(by_name.at("curl").totals.sent_packets, 2U);
+  EXPECT_EQ(by_name.at("(unknown)").flows, 0);
+  EXPECT_EQ(by_name.at("(unknown)").totals.sent_packets, 2U); // counted before it was known
 }
 
 // Bounded: past max_programs the busiest are not chosen, the later ones go

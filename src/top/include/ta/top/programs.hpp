@@ -5,6 +5,12 @@
 // out so that one command's processes make one row) cumulative counters,
 // flows and name sources, fed to a Model as samples for GroupBy::process.
 //
+// A flow's program may come a batch or two after its first (the lookup can
+// be deferred): its flow, counted for kUnknownProgram in its first batch,
+// moves to the program when a later batch names it (its earlier packets stay
+// where they were counted). Flows waiting so are remembered by identity,
+// at most max_waiting in two generations.
+//
 // Packets no flow record describes (per-packet naming: ICMP, later
 // fragments) and flows with no known program count for kUnknownProgram, so
 // the per-program rows add up to every counted packet, as the per-endpoint
@@ -24,6 +30,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "ta/store/store.hpp"
@@ -36,7 +43,8 @@ inline constexpr std::size_t kTrackedPrograms = 32;
 
 struct ProgramOptions {
   std::size_t max_names = 8192;
-  std::size_t max_programs = 1024; // at least 1; the unknown program is always kept
+  std::size_t max_programs = 1024;     // at least 1; the unknown program is always kept
+  std::size_t max_waiting = 1U << 16U; // flows first seen with no program
 };
 
 class ProgramTracker {
@@ -66,8 +74,23 @@ private:
     std::vector<std::string> programs;
     std::uint64_t more = 0;
   };
+  struct FlowId {
+    std::int64_t source = 0;
+    std::uint64_t first_frame = 0;
+    friend bool operator==(const FlowId &, const FlowId &) = default;
+  };
+  struct FlowIdHash {
+    std::size_t operator()(const FlowId &id) const noexcept {
+      return std::hash<std::uint64_t>{}(id.first_frame * 0x9E3779B97F4A7C15ULL ^
+                                        static_cast<std::uint64_t>(id.source));
+    }
+  };
+  using FlowSet = std::unordered_set<FlowId, FlowIdHash>;
+
   Sample &program(const std::string &name);
   Seen &seen(const std::string &name);
+  void wait_for_program(const FlowId &id);
+  bool stop_waiting(const FlowId &id);
 
   ProgramOptions options_;
   std::unordered_map<std::string, Seen> names_;     // the newer generation
@@ -75,6 +98,8 @@ private:
   std::map<std::string, Sample> programs_;
   Sample rest_;
   std::vector<char> first_in_batch_; // reused per batch: flow's first packet seen
+  FlowSet waiting_;                  // newer generation of flows with no program yet
+  FlowSet old_waiting_;
 };
 
 } // namespace ta::top
