@@ -51,11 +51,12 @@ double seconds_since(Clock::time_point t0) {
 constexpr std::array<top::GroupBy, 3> kGroupings = {top::GroupBy::host, top::GroupBy::domain,
                                                     top::GroupBy::process};
 
-top::Sample sample_of(const std::string &name, const attribute::EndpointRun &r) {
+// `flows`: whether the analyzer counts flows (flow naming); else shown "-".
+top::Sample sample_of(const std::string &name, const attribute::EndpointRun &r, bool flows) {
   top::Sample s;
   s.name = name;
   s.totals = {r.packets, r.bytes, r.received_packets, r.received_bytes};
-  s.flows = static_cast<std::int64_t>(r.flows);
+  s.flows = flows ? static_cast<std::int64_t>(r.flows) : -1;
   s.sources = r.sources;
   return s;
 }
@@ -70,14 +71,15 @@ struct Views {
   [[nodiscard]] top::GroupBy grouping() const { return kGroupings.at(shown); }
 
   void feed(const attribute::Analyzer &analyzer, double now) {
+    const bool flows = analyzer.naming() == attribute::Naming::flow;
     std::vector<top::Sample> samples;
     samples.reserve(analyzer.run_summary().size());
     for (const auto &[name, r] : analyzer.run_summary()) {
-      top::Sample s = sample_of(name, r);
+      top::Sample s = sample_of(name, r, flows);
       programs.programs_of(name, s);
       samples.push_back(std::move(s));
     }
-    const top::Sample rest = sample_of({}, analyzer.run_summary_rest());
+    const top::Sample rest = sample_of({}, analyzer.run_summary_rest(), flows);
     models[0].update(now, samples, rest);
     models[1].update(now, samples, rest);
     models[2].update(now, programs.samples(), programs.rest());

@@ -201,7 +201,8 @@ TEST(TopModel, FlowsAreTotalsSinceTheStart) {
   EXPECT_EQ(m.rows({})[0].flows, 6);
   Sample unknown = sample("b.test", 1);
   m.update(4, {a, unknown});
-  const Row *b = find(m.rows({}), "b.test");
+  const auto rows = m.rows({});
+  const Row *b = find(rows, "b.test");
   ASSERT_NE(b, nullptr);
   EXPECT_EQ(b->flows, -1);
 }
