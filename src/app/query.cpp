@@ -376,27 +376,37 @@ int run_query_flows(const QueryArgs &args) {
                 {"received_packets", r.received_packets},
                 {"received_bytes", r.received_bytes},
                 {"first_seen", format_rfc3339_us(r.first_seen)},
-                {"last_seen", format_rfc3339_us(r.last_seen)}});
+                {"last_seen", format_rfc3339_us(r.last_seen)},
+                {"pid", r.program.empty() ? nlohmann::json() : nlohmann::json(r.pid)},
+                {"process",
+                 r.program.empty() ? nlohmann::json() : nlohmann::json(escape_name(r.program))}});
       return Status::success();
     };
   } else if (args.format == "csv") {
     std::cout << "client,client_port,endpoint_address,endpoint_port,protocol,name,name_source,"
-                 "sent_packets,sent_bytes,received_packets,received_bytes,first_seen,last_seen\n";
+                 "sent_packets,sent_bytes,received_packets,received_bytes,first_seen,last_seen,"
+                 "pid,process\n";
     row = [](const store::FlowRow &r) {
       std::cout << r.client << ',' << r.client_port << ',' << r.endpoint_address << ','
                 << r.endpoint_port << ',' << int{r.protocol} << ',' << csv(r.endpoint) << ','
                 << store::name_source_name(r.source) << ',' << r.sent_packets << ',' << r.sent_bytes
                 << ',' << r.received_packets << ',' << r.received_bytes << ','
-                << format_rfc3339_us(r.first_seen) << ',' << format_rfc3339_us(r.last_seen) << '\n';
+                << format_rfc3339_us(r.first_seen) << ',' << format_rfc3339_us(r.last_seen) << ','
+                << (r.program.empty() ? std::string() : std::to_string(r.pid)) << ','
+                << csv(r.program) << '\n';
       return Status::success();
     };
   } else {
-    std::printf("%-39s %5s  %-39s %5s %5s  %-40s %-6s %10s %12s %10s %12s  %-27s  %-27s\n",
+    std::printf("%-39s %5s  %-39s %5s %5s  %-40s %-6s %10s %12s %10s %12s  %-27s  %-27s  %7s  "
+                "%s\n",
                 "CLIENT", "PORT", "ENDPOINT ADDRESS", "PORT", "PROTO", "NAME", "SOURCE",
-                "SENT PKTS", "SENT BYTES", "RECV PKTS", "RECV BYTES", "FIRST SEEN", "LAST SEEN");
+                "SENT PKTS", "SENT BYTES", "RECV PKTS", "RECV BYTES", "FIRST SEEN", "LAST SEEN",
+                "PID", "PROCESS");
     row = [](const store::FlowRow &r) {
+      const bool known = !r.program.empty();
       std::printf(
-          "%-39s %5u  %-39s %5u %5u  %-40s %-6s %10llu %12llu %10llu %12llu  %-27s  %-27s\n",
+          "%-39s %5u  %-39s %5u %5u  %-40s %-6s %10llu %12llu %10llu %12llu  %-27s  %-27s  %7s  "
+          "%s\n",
           r.client.c_str(), unsigned{r.client_port}, r.endpoint_address.c_str(),
           unsigned{r.endpoint_port}, unsigned{r.protocol},
           r.endpoint.empty() ? "(unresolved)" : escape_name(r.endpoint).c_str(),
@@ -405,7 +415,8 @@ int run_query_flows(const QueryArgs &args) {
           static_cast<unsigned long long>(r.sent_bytes),
           static_cast<unsigned long long>(r.received_packets),
           static_cast<unsigned long long>(r.received_bytes),
-          format_rfc3339_us(r.first_seen).c_str(), format_rfc3339_us(r.last_seen).c_str());
+          format_rfc3339_us(r.first_seen).c_str(), format_rfc3339_us(r.last_seen).c_str(),
+          known ? std::to_string(r.pid).c_str() : "", known ? escape_name(r.program).c_str() : "");
       return Status::success();
     };
   }

@@ -8,7 +8,9 @@ namespace ta::store::detail {
 namespace {
 
 constexpr std::array<std::byte, 4> kMagic{std::byte{'T'}, std::byte{'A'}, std::byte{'B'},
-                                          std::byte{'2'}};
+                                          std::byte{'3'}};
+constexpr std::array<std::byte, 4> kMagicV2{std::byte{'T'}, std::byte{'A'}, std::byte{'B'},
+                                            std::byte{'2'}};
 constexpr std::array<std::byte, 4> kMagicV1{std::byte{'T'}, std::byte{'A'}, std::byte{'B'},
                                             std::byte{'1'}};
 // Bounds a damaged count before anything is reserved: no entry is smaller
@@ -111,6 +113,10 @@ void encode_batch(const Batch &batch, std::vector<std::byte> &out) {
     put_u64(out, f.received_bytes);
     put_u64(out, static_cast<std::uint64_t>(f.first_seen));
     put_u64(out, static_cast<std::uint64_t>(f.last_seen));
+    put_u32(out, static_cast<std::uint32_t>(f.pid));
+    put_u32(out, static_cast<std::uint32_t>(f.program.size()));
+    const auto *p = reinterpret_cast<const std::byte *>(f.program.data());
+    out.insert(out.end(), p, p + f.program.size());
   }
   put_u32(out, static_cast<std::uint32_t>(batch.learnt.size()));
   for (const LearntAddress &l : batch.learnt) {
@@ -136,7 +142,9 @@ bool decode_batch(Bytes data, Batch &batch, std::string &error) {
   if (!c.take(kMagic.size(), magic)) {
     return bad("bad magic");
   }
-  const bool v2 = std::memcmp(magic.data(), kMagic.data(), kMagic.size()) == 0;
+  // v3: flows carry their program; v2: flows without it; v1: no flows.
+  const bool v3 = std::memcmp(magic.data(), kMagic.data(), kMagic.size()) == 0;
+  const bool v2 = v3 || std::memcmp(magic.data(), kMagicV2.data(), kMagicV2.size()) == 0;
   if (!v2 && std::memcmp(magic.data(), kMagicV1.data(), kMagicV1.size()) != 0) {
     return bad("bad magic");
   }
@@ -192,7 +200,7 @@ bool decode_batch(Bytes data, Batch &batch, std::string &error) {
     batch.packets.push_back(r);
   }
   if (v2) {
-    if (!get_count(c, 84, n)) {
+    if (!get_count(c, v3 ? 92 : 84, n)) {
       return bad("bad flow count");
     }
     batch.flows.reserve(n);
@@ -206,6 +214,16 @@ bool decode_batch(Bytes data, Batch &batch, std::string &error) {
           !get_u64(c, f.sent_bytes) || !get_u64(c, f.received_packets) ||
           !get_u64(c, f.received_bytes) || !get_i64(c, f.first_seen) || !get_i64(c, f.last_seen)) {
         return bad("truncated flow record");
+      }
+      if (v3) {
+        std::uint32_t pid = 0;
+        std::uint32_t len = 0;
+        Bytes program;
+        if (!c.read_u32(pid) || !c.read_u32(len) || len > kMaxName || !c.take(len, program)) {
+          return bad("truncated flow record");
+        }
+        f.pid = static_cast<std::int32_t>(pid);
+        f.program.assign(reinterpret_cast<const char *>(program.data()), program.size());
       }
       if (f.name >= batch.endpoints.size()) {
         return bad("flow refers to an unknown name");

@@ -4,7 +4,7 @@
 // wrong instead of reading past the end.
 //
 // Format, all integers big-endian:
-//   "TAB2"                     magic and version
+//   "TAB3"                     magic and version
 //   source_id [i64] frames_through [u64] source_complete [u8]
 //   n [u32] then n x ( len [u32] name [len bytes] )        endpoints
 //   n [u32] then n x ( ts_us [i64] frame [u64] address port [u16]
@@ -15,11 +15,14 @@
 //                      endpoint=address endpoint_port [u16] name [u32]
 //                      source [u8] sent_packets [u64] sent_bytes [u64]
 //                      received_packets [u64] received_bytes [u64]
-//                      first_seen [i64] last_seen [i64] )  flows
+//                      first_seen [i64] last_seen [i64]
+//                      pid [u32] len [u32] program [len bytes] )  flows
 //   n [u32] then n x ( address name [u32] when [i64] )     learnt
 //   n [u32] then n x ( address )                           local hosts
 // where address = family [u8] (4 or 6) followed by 4 or 16 bytes.
 //
+// "TAB2" (spooled before programs) is the same without the flows' pid and
+// program; it still decodes, as flows of no known program.
 // "TAB1" (spooled before flow naming) is the same without the packets'
 // direction, source and flow and without the flows section; it still
 // decodes, as sent packets named by no source outside any flow.

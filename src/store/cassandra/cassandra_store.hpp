@@ -34,7 +34,10 @@
 //                  packets/bytes, first_us, last_us: one batch's deltas of
 //                  one flow; day = floor(first_us / 1 day) of those deltas,
 //                  so replays write the same cells. Queries add a flow's rows
-//                  up across every day (`days` lists them).
+//                  up across every day (`days` lists them). pid int, program
+//                  blob: the flow's program when its batch knew it (added to
+//                  older keyspaces by ALTER TABLE; queries take the first
+//                  row that has one).
 //   endpoint_hours ((day), hour, endpoint): which partitions exist, so range
 //                  queries find them without scanning the cluster.
 //   days           ((shard = 0), day): which days exist (a row per day), of

@@ -80,6 +80,11 @@ Status CassandraStore::query_flows(const FlowQuery &query, std::vector<FlowRow> 
             f.received_bytes += u64(13);
             f.first_seen = std::min(f.first_seen, first);
             f.last_seen = std::max(f.last_seen, last);
+            // Per-batch rows: the first that knew the program gives it.
+            if (f.program.empty() && row.cells.size() >= 18) {
+              f.program = cql::as_text(row.cells[17]).value_or("");
+              f.pid = f.program.empty() ? 0 : cql::as_int(row.cells[16]).value_or(0);
+            }
           });
       if (!s) {
         return s;

@@ -45,9 +45,12 @@ ta::Status CassandraStore::create_schema(cql::Session &s) {
           "batch_source bigint, batch_pos bigint, protocol int, client inet, client_port int, "
           "endpoint_address inet, endpoint_port int, name_source int, sent_packets bigint, "
           "sent_bytes bigint, received_packets bigint, received_bytes bigint, first_us bigint, "
-          "last_us bigint, PRIMARY KEY ((day), endpoint, agent, origin_source, first_frame, "
+          "last_us bigint, pid int, program blob, PRIMARY KEY ((day), endpoint, agent, "
+          "origin_source, first_frame, "
           "batch_source, batch_pos))" +
           (table_options.empty() ? "" : " WITH" + table_options.substr(4)),
+      // A keyspace made before programs were kept gains them (no-op otherwise).
+      "ALTER TABLE " + t("flows") + " ADD IF NOT EXISTS (pid int, program blob)",
       "CREATE TABLE IF NOT EXISTS " + t("endpoint_hours") +
           " (day bigint, hour bigint, endpoint text, PRIMARY KEY ((day), hour, endpoint))" +
           ttl_only,
@@ -88,8 +91,8 @@ ta::Status CassandraStore::prepare_writes(cql::Session &s) {
                      " (day, endpoint, agent, origin_source, first_frame, batch_source, "
                      "batch_pos, protocol, client, client_port, endpoint_address, endpoint_port, "
                      "name_source, sent_packets, sent_bytes, received_packets, received_bytes, "
-                     "first_us, last_us) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
+                     "first_us, last_us, pid, program) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"},
       {&w_.endpoint_hour,
        "INSERT INTO " + t("endpoint_hours") + " (day, hour, endpoint) VALUES (?, ?, ?)"},
       {&w_.day, "INSERT INTO " + t("days") + " (shard, day) VALUES (0, ?)"},
@@ -164,14 +167,24 @@ ta::Status CassandraStore::prepare_reads(cql::Session &s) {
   if (!st) {
     return st;
   }
+  // A keyspace from before programs were kept, opened for queries only: its
+  // flows are read without them (no program known).
   const std::string flow_columns =
       "SELECT endpoint, agent, origin_source, first_frame, protocol, client, client_port, "
       "endpoint_address, endpoint_port, name_source, sent_packets, sent_bytes, "
-      "received_packets, received_bytes, first_us, last_us FROM " +
-      t("flows");
-  st = s.prepare(flow_columns + " WHERE day = ?", r_.flows_of_day);
-  if (st) {
-    st = s.prepare(flow_columns + " WHERE day = ? AND endpoint = ?", r_.flows_of_day_endpoint);
+      "received_packets, received_bytes, first_us, last_us";
+  const auto prepare_flows = [&](const std::string &columns) {
+    ta::Status prepared =
+        s.prepare(columns + " FROM " + t("flows") + " WHERE day = ?", r_.flows_of_day);
+    if (prepared) {
+      prepared = s.prepare(columns + " FROM " + t("flows") + " WHERE day = ? AND endpoint = ?",
+                           r_.flows_of_day_endpoint);
+    }
+    return prepared;
+  };
+  st = prepare_flows(flow_columns + ", pid, program");
+  if (!st && options_.read_only && is_old_schema(st)) {
+    st = prepare_flows(flow_columns);
   }
   has_flows_ = static_cast<bool>(st);
   if (!st && !(options_.read_only && is_old_schema(st))) {

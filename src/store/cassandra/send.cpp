@@ -5,6 +5,7 @@
 #include <limits>
 #include <map>
 #include <set>
+#include <span>
 #include <tuple>
 
 #include "cassandra_store.hpp"
@@ -169,7 +170,9 @@ ta::Status CassandraStore::send(const Batch &batch, TimeUs spooled_us) {
           .add_bigint(static_cast<std::int64_t>(f.received_packets))
           .add_bigint(static_cast<std::int64_t>(f.received_bytes))
           .add_bigint(f.first_seen)
-          .add_bigint(f.last_seen);
+          .add_bigint(f.last_seen)
+          .add_int(f.program.empty() ? 0 : f.pid)
+          .add_blob(std::as_bytes(std::span(f.program.data(), f.program.size())));
     }
   }
 

@@ -435,6 +435,8 @@ Status SqliteStore::for_each_flow(const FlowQuery &query, const RowSink<FlowRow>
       r.received_bytes = u64(10);
       r.first_seen = sqlite3_column_int64(s, 11);
       r.last_seen = sqlite3_column_int64(s, 12);
+      r.pid = static_cast<std::int32_t>(sqlite3_column_int64(s, 13));
+      r.program = std::string(column_text(s, 14));
       if (Status st = row(r); !st) {
         return st;
       }

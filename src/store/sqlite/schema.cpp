@@ -100,6 +100,12 @@ CREATE TABLE flows(
   last_us INTEGER NOT NULL,
   PRIMARY KEY(origin_source, first_frame)) WITHOUT ROWID;
 )sql"},
+    // v4: the program owning a flow of this machine (live capture): pid 0
+    // and program '' when unknown, as on every flow written before v4.
+    {4, R"sql(
+ALTER TABLE flows ADD COLUMN pid INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE flows ADD COLUMN program TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 constexpr int kSchemaVersion = std::end(kMigrations)[-1].version;
 // ---- SQL of the cached statements -----------------------------------------
@@ -152,13 +158,16 @@ constexpr const char *kUpsertRollup =
     "names_dns = names_dns + excluded.names_dns";
 
 // A flow's ends, name and source are those of its first write (a flow keeps
-// its name for life); counters add up, [first, last] widens.
+// its name for life); counters add up, [first, last] widens. Its program is
+// the first one a batch knew (earlier batches may not have known it yet).
 constexpr const char *kUpsertFlow =
     "INSERT INTO flows(origin_source, first_frame, protocol, client, client_port, "
     "endpoint_address, endpoint_port, endpoint_id, source, sent_packets, sent_bytes, "
-    "received_packets, received_bytes, first_us, last_us) "
-    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
+    "received_packets, received_bytes, first_us, last_us, pid, program) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) "
     "ON CONFLICT(origin_source, first_frame) DO UPDATE SET "
+    "pid = CASE WHEN program = '' THEN excluded.pid ELSE pid END, "
+    "program = CASE WHEN program = '' THEN excluded.program ELSE program END, "
     "sent_packets = sent_packets + excluded.sent_packets, "
     "sent_bytes = sent_bytes + excluded.sent_bytes, "
     "received_packets = received_packets + excluded.received_packets, "
@@ -193,7 +202,7 @@ constexpr const char *kQueryAddresses =
 constexpr const char *kQueryFlows =
     "SELECT f.protocol, f.client, f.client_port, f.endpoint_address, f.endpoint_port, e.name, "
     "f.source, f.sent_packets, f.sent_bytes, f.received_packets, f.received_bytes, f.first_us, "
-    "f.last_us FROM flows AS f JOIN endpoints AS e ON e.id = f.endpoint_id "
+    "f.last_us, f.pid, f.program FROM flows AS f JOIN endpoints AS e ON e.id = f.endpoint_id "
     "WHERE (?1 IS NULL OR e.name = ?1) AND f.last_us >= ?2 AND f.first_us < ?3 "
     "ORDER BY f.first_us, f.origin_source, f.first_frame";
 

@@ -29,7 +29,8 @@
 //   flows      (v3) per flow (origin_source, first_frame): protocol, client
 //              and endpoint ends, name (endpoint id) and its source, sent and
 //              received packets and bytes, first/last seen: the sum of every
-//              batch's deltas. WITHOUT ROWID, no other index.
+//              batch's deltas; pid and program (v4) of the first batch
+//              that knew them. WITHOUT ROWID, no other index.
 //   addresses  the learnt DNS table, latest answer wins.
 //   local_hosts (v2) hosts that received a DNS response: what makes traffic
 //              outbound when no --local-net is given.

@@ -310,7 +310,8 @@ Status SqliteStore::upsert_flows(const Batch &batch) {
         sqlite3_bind_int64(up, 11, less(f.sent_bytes, loss.sent_bytes)) |
         sqlite3_bind_int64(up, 12, less(f.received_packets, loss.received_packets)) |
         sqlite3_bind_int64(up, 13, less(f.received_bytes, loss.received_bytes)) |
-        sqlite3_bind_int64(up, 14, f.first_seen) | sqlite3_bind_int64(up, 15, f.last_seen);
+        sqlite3_bind_int64(up, 14, f.first_seen) | sqlite3_bind_int64(up, 15, f.last_seen) |
+        sqlite3_bind_int(up, 16, f.program.empty() ? 0 : f.pid) | bind_text(up, 17, f.program);
     if (brc != SQLITE_OK || !step_done(up)) {
       return fail("recording flow " + std::to_string(f.origin_source) + "/" +
                   std::to_string(f.first_frame));

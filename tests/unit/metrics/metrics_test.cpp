@@ -262,6 +262,29 @@ TEST(Metrics, PublishAddsIncreasesOfCumulativeStats) {
   EXPECT_EQ(value(text, "traffic_dns_table_evictions_total"), 4.0);
 }
 
+// Process mapping's flows per outcome: absent until first set (modes that
+// map no program export no such family), then cumulative like publish().
+TEST(Metrics, ProcessFlowsAppearWhenFirstSetAndAddIncreases) {
+  auto m = make(quiet_options());
+  EXPECT_EQ(m->render().find("traffic_process_flows_total"), std::string::npos);
+  for (const char *o : {"mapped", "no_socket", "other_namespace", "no_permission"}) {
+    m->set_process_flows(o, 0);
+  }
+  std::string text = m->render();
+  EXPECT_NE(text.find("# TYPE traffic_process_flows_total counter"), std::string::npos);
+  for (const char *o : {"mapped", "no_socket", "other_namespace", "no_permission"}) {
+    EXPECT_EQ(value(text, std::string("traffic_process_flows_total{outcome=\"") + o + "\"}"), 0.0)
+        << o;
+  }
+  m->set_process_flows("mapped", 3);
+  m->set_process_flows("no_socket", 1);
+  m->set_process_flows("mapped", 5);
+  text = m->render();
+  EXPECT_EQ(value(text, "traffic_process_flows_total{outcome=\"mapped\"}"), 5.0);
+  EXPECT_EQ(value(text, "traffic_process_flows_total{outcome=\"no_socket\"}"), 1.0);
+  EXPECT_EQ(value(text, "traffic_process_flows_total{outcome=\"no_permission\"}"), 0.0);
+}
+
 // Flow naming: received traffic per endpoint (not a write), names by source,
 // the flow table, encrypted DNS, the parsers' outcomes.
 TEST(Metrics, CountsReceivedTrafficAndFlowNaming) {

@@ -122,6 +122,45 @@ TEST_F(SqliteStoreTest, AFlowAddsUpAcrossBatchesAndKeepsItsFirstName) {
   EXPECT_EQ(fl[0].last_seen, 8 * kSec);
 }
 
+// The program of a flow: unknown in its first batch (the lookup came later),
+// known in the second, absent again in a third (a producer that forgot it):
+// the stored flow keeps the first program any batch knew. A flow never
+// mapped reads back as pid 0 and "". Command names are bytes.
+TEST_F(SqliteStoreTest, AFlowKeepsTheFirstProgramABatchKnew) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  const auto id = source(*store);
+  const std::string comm("py\xfe\n3", 5);
+  for (int i = 0; i < 3; ++i) {
+    BatchBuilder b(id);
+    const auto f =
+        b.flow(id, 0, "10.0.0.5", 50000, "93.184.216.34", 443, "example.com", NameSource::sni);
+    const auto other =
+        b.flow(id, 1, "10.0.0.5", 50001, "93.184.216.34", 443, "example.com", NameSource::sni);
+    b.flow_packet(f, Direction::sent, static_cast<std::uint64_t>(2 * i), (5 + i) * kSec, 100)
+        .flow_packet(other, Direction::sent, static_cast<std::uint64_t>(2 * i + 1), (5 + i) * kSec,
+                     50);
+    if (i == 1) {
+      b.batch.flows[f].pid = 4242;
+      b.batch.flows[f].program = comm;
+    }
+    if (i == 2) {
+      b.batch.flows[f].pid = 1;
+      b.batch.flows[f].program = "";
+    }
+    ASSERT_TRUE(store->write(b.batch));
+  }
+  const auto fl = flows(*store);
+  ASSERT_EQ(fl.size(), 2U);
+  EXPECT_EQ(fl[0].pid, 4242);
+  EXPECT_EQ(fl[0].program, comm);
+  EXPECT_EQ(fl[0].sent_packets, 3U);
+  EXPECT_EQ(fl[1].pid, 0);
+  EXPECT_EQ(fl[1].program, "");
+  RawDb raw(path_);
+  EXPECT_EQ(raw.integer("SELECT pid FROM flows WHERE first_frame = 0"), 4242);
+}
+
 TEST_F(SqliteStoreTest, ReplayedBatchesWithFlowsCountNothingTwice) {
   auto store = open();
   ASSERT_TRUE(store);
@@ -335,6 +374,44 @@ TEST_F(SqliteStoreTest, MalformedFlowBatchesAreRejectedWhole) {
   EXPECT_EQ(raw.integer("SELECT count(*) FROM flows"), 0);
   EXPECT_EQ(raw.integer("SELECT count(*) FROM rollups"), 0);
   EXPECT_EQ(raw.integer("SELECT frames_done FROM sources"), 0);
+}
+
+// A store of schema version 3 (flows without a program) is migrated in place
+// by a writer: its flows read back with no program, and new ones keep theirs.
+TEST_F(SqliteStoreTest, AVersionThreeStoreGainsThePidAndProgramColumns) {
+  {
+    auto store = open();
+    ASSERT_TRUE(store);
+    const auto id = source(*store);
+    BatchBuilder b(id);
+    const auto f =
+        b.flow(id, 0, "10.0.0.5", 50000, "93.184.216.34", 443, "example.com", NameSource::sni);
+    b.flow_packet(f, Direction::sent, 0, 5 * kSec, 100);
+    ASSERT_TRUE(store->write(b.batch));
+  }
+  {
+    RawDb raw(path_);
+    raw.exec("ALTER TABLE flows DROP COLUMN pid; ALTER TABLE flows DROP COLUMN program; "
+             "PRAGMA user_version = 3");
+  }
+  auto store = open();
+  ASSERT_TRUE(store);
+  const auto id = source(*store, "fp-2");
+  BatchBuilder b(id);
+  const auto f =
+      b.flow(id, 0, "10.0.0.6", 40000, "93.184.216.34", 443, "example.com", NameSource::sni);
+  b.flow_packet(f, Direction::sent, 0, 6 * kSec, 100);
+  b.batch.flows[f].pid = 77;
+  b.batch.flows[f].program = "curl";
+  ASSERT_TRUE(store->write(b.batch));
+  const auto fl = flows(*store);
+  ASSERT_EQ(fl.size(), 2U);
+  EXPECT_EQ(fl[0].pid, 0);
+  EXPECT_EQ(fl[0].program, "");
+  EXPECT_EQ(fl[1].pid, 77);
+  EXPECT_EQ(fl[1].program, "curl");
+  RawDb raw(path_);
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), 4);
 }
 
 } // namespace

@@ -203,13 +203,16 @@ TEST_F(MigrationTest, TheV2FileIsAtVersionTwoBeforeOpening) {
   EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE name = 'flows'"), 0);
 }
 
-TEST_F(MigrationTest, OpensInPlaceAtVersionThreeWithTheNewColumnsAndTable) {
+TEST_F(MigrationTest, OpensInPlaceAtTheCurrentVersionWithTheNewColumnsAndTable) {
   {
     auto store = open();
     ASSERT_TRUE(store);
   }
   RawDb raw(path_);
-  EXPECT_EQ(raw.integer("PRAGMA user_version"), 3);
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), 4);
+  EXPECT_EQ(raw.integer("SELECT count(*) FROM pragma_table_info('flows') WHERE name IN "
+                        "('pid','program')"),
+            2);
   EXPECT_EQ(raw.integer("SELECT count(*) FROM pragma_table_info('rollups') WHERE name IN "
                         "('received_packets','received_bytes','names_none','names_sni',"
                         "'names_quic','names_http','names_dns')"),

@@ -39,7 +39,7 @@ TEST_F(SqliteStoreTest, CreatesVersionedSchemaAndReopens) {
   }
   {
     RawDb raw(path_);
-    EXPECT_EQ(raw.integer("PRAGMA user_version"), 3);
+    EXPECT_EQ(raw.integer("PRAGMA user_version"), 4);
     EXPECT_EQ(raw.integer("PRAGMA application_id"), 0x54415354);
     EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");
     EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
@@ -58,7 +58,7 @@ TEST_F(SqliteStoreTest, CreatesVersionedSchemaAndReopens) {
   EXPECT_EQ(eps[0].endpoint, "a.example");
   EXPECT_EQ(eps[0].packets, 1U);
   RawDb raw(path_);
-  EXPECT_EQ(raw.integer("PRAGMA user_version"), 3);
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), 4);
 }
 
 TEST_F(SqliteStoreTest, LocalHostsPersistInFirstLearntOrder) {

@@ -213,6 +213,10 @@ struct FlowRow {
   std::uint64_t received_bytes = 0;
   TimeUs first_seen = 0;
   TimeUs last_seen = 0;
+  // The program owning the flow's socket (README "Which program"): the
+  // first batch of the flow that knew it; 0 and "" unknown.
+  std::int32_t pid = 0;
+  std::string program;
 };
 
 // Which flows query_flows returns: those named `endpoint` (when given) whose
