@@ -1,8 +1,11 @@
 // `top`: the live view (README "top"). Runs the live pipeline as `run` does
 // (same capture, same engine; store `none` by default) and, once a second
 // after each flush, feeds the analyzer's per-endpoint counters to the view's
-// model (ta_top). On a terminal: a full-screen ncurses view with keys; on a
-// pipe or with --once: plain tables (no escape codes), like `top -b`.
+// models (ta_top): one per grouping (host, registrable domain, program), all
+// fed every time so that `g` switches with the rates already there. The
+// programs come from each sealed batch's flow records (a batch observer). On
+// a terminal: a full-screen ncurses view with keys; on a pipe or with
+// --once: plain tables (no escape codes), like `top -b`.
 #include "ta/top/top.hpp"
 
 #include <unistd.h>
@@ -10,13 +13,18 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
+#include <sys/ioctl.h>
 
+#include "ta/domain/registrable.hpp"
 #include "ta/ingest/sources.hpp"
 #include "ta/store/store.hpp"
+#include "ta/top/programs.hpp"
 
 #include "commands.hpp"
 #include "pipeline.hpp"
@@ -40,25 +48,83 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-void feed(top::Model &model, const attribute::Analyzer &analyzer, double now) {
-  std::vector<top::Sample> samples;
-  samples.reserve(analyzer.run_summary().size());
-  for (const auto &[name, r] : analyzer.run_summary()) {
-    top::Sample s;
-    s.name = name;
-    s.totals = {r.packets, r.bytes, r.received_packets, r.received_bytes};
-    samples.push_back(std::move(s));
-  }
-  const attribute::EndpointRun &rest = analyzer.run_summary_rest();
-  model.update(now, samples,
-               {rest.packets, rest.bytes, rest.received_packets, rest.received_bytes});
+constexpr std::array<top::GroupBy, 3> kGroupings = {top::GroupBy::host, top::GroupBy::domain,
+                                                    top::GroupBy::process};
+
+// `flows`: whether the analyzer counts flows (flow naming); else shown "-".
+top::Sample sample_of(const std::string &name, const attribute::EndpointRun &r, bool flows) {
+  top::Sample s;
+  s.name = name;
+  s.totals = {r.packets, r.bytes, r.received_packets, r.received_bytes};
+  s.flows = flows ? static_cast<std::int64_t>(r.flows) : -1;
+  s.sources = r.sources;
+  return s;
 }
 
-// Interfaces and their drops, DNS answers learnt, and the share of counted
-// packets per name source.
+// The view's three models (one per grouping) and where programs come from.
+struct Views {
+  std::array<top::Model, kGroupings.size()> models;
+  top::ProgramTracker programs;
+  std::size_t shown = 0; // index into kGroupings
+
+  [[nodiscard]] top::Model &model() { return models.at(shown); }
+  [[nodiscard]] top::GroupBy grouping() const { return kGroupings.at(shown); }
+
+  void feed(const attribute::Analyzer &analyzer, double now) {
+    const bool flows = analyzer.naming() == attribute::Naming::flow;
+    std::vector<top::Sample> samples;
+    samples.reserve(analyzer.run_summary().size());
+    for (const auto &[name, r] : analyzer.run_summary()) {
+      top::Sample s = sample_of(name, r, flows);
+      programs.programs_of(name, s);
+      samples.push_back(std::move(s));
+    }
+    const top::Sample rest = sample_of({}, analyzer.run_summary_rest(), flows);
+    models[0].update(now, samples, rest);
+    models[1].update(now, samples, rest);
+    models[2].update(now, programs.samples(), programs.rest());
+  }
+};
+
+// The models, each keyed its own way; fails only when libpsl has no list.
+Result<std::unique_ptr<Views>> make_views(std::size_t max_rows, top::GroupBy first) {
+  auto grouper = domain::Grouper::create();
+  if (!grouper) {
+    return grouper.status();
+  }
+  std::vector<std::string> source_names;
+  for (std::size_t i = 0; i < static_cast<std::size_t>(store::NameSource::count_); ++i) {
+    source_names.emplace_back(store::name_source_name(static_cast<store::NameSource>(i)));
+  }
+  auto shared = std::make_shared<domain::Grouper>(std::move(*grouper));
+  const auto options = [&](top::GroupBy g) {
+    top::Options o;
+    o.max_rows = max_rows;
+    o.source_names = source_names;
+    if (g == top::GroupBy::domain) {
+      o.group_key = [shared](std::string_view name) { return shared->group(name).key; };
+    }
+    return o;
+  };
+  auto views = std::unique_ptr<Views>(
+      new Views{{top::Model(options(kGroupings[0])), top::Model(options(kGroupings[1])),
+                 top::Model(options(kGroupings[2]))},
+                top::ProgramTracker{},
+                0});
+  for (std::size_t i = 0; i < kGroupings.size(); ++i) {
+    if (kGroupings.at(i) == first) {
+      views->shown = i;
+    }
+  }
+  return views;
+}
+
+// Interfaces and their drops, DNS answers learnt, the share of counted
+// packets per name source, encrypted-DNS clients, and the grouping.
 std::string header_line(ingest::LiveSource &source, const attribute::Analyzer &analyzer,
-                        double seconds) {
-  std::string out = fmt::format("traffic-analyzer top: {:.0f} s |", seconds);
+                        double seconds, top::GroupBy grouping) {
+  std::string out = fmt::format("traffic-analyzer top: {:.0f} s | by {} |", seconds,
+                                top::group_by_name(grouping));
   for (const auto &s : source.capture().stats()) {
     out += fmt::format(" {} {} pkts, {} dropped", s.name, s.received, s.dropped + s.if_dropped);
   }
@@ -73,6 +139,9 @@ std::string header_line(ingest::LiveSource &source, const attribute::Analyzer &a
         all > 0 ? 100.0 * static_cast<double>(st.names[i]) / static_cast<double>(all) : 0.0;
     out += fmt::format(" {} {:.0f}%", store::name_source_name(static_cast<store::NameSource>(i)),
                        share);
+  }
+  if (analyzer.naming() == attribute::Naming::flow) {
+    out += fmt::format(" | encrypted dns clients {}", analyzer.encrypted_dns_clients());
   }
   return out;
 }
@@ -93,8 +162,21 @@ public:
   Screen(const Screen &) = delete;
   Screen &operator=(const Screen &) = delete;
 
+  // The terminal's size as the kernel has it now: a resize whose SIGWINCH
+  // came before ncurses listened (or a stale LINES/COLUMNS in the
+  // environment) is caught up with here, once per tick.
+  static void follow_size(bool &dirty) {
+    winsize ws{};
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0 &&
+        (ws.ws_row != LINES || ws.ws_col != COLS)) {
+      resizeterm(ws.ws_row, ws.ws_col);
+      dirty = true;
+    }
+  }
+
   // Keys: see the README ("top") and the help line drawn below.
-  void handle_keys(top::ViewOptions &view, bool &paused, bool &dirty) {
+  void handle_keys(top::ViewOptions &view, Views &views, bool &paused, bool &dirty) {
+    follow_size(dirty);
     for (int ch = getch(); ch != ERR; ch = getch()) {
       dirty = true;
       if (editing_) {
@@ -124,9 +206,8 @@ public:
         editing_ = true;
         edit_ = view.filter;
         break;
-      case 'g':
-        // Only host grouping exists so far; domain and process are not yet.
-        message_ = "grouping: host (domain and process grouping: not yet)";
+      case 'g': // host -> domain -> process -> host
+        views.shown = (views.shown + 1) % kGroupings.size();
         break;
       case 'n':
         sort_by(view, top::Column::name);
@@ -165,15 +246,16 @@ public:
   [[nodiscard]] int row_room() const { return LINES > 4 ? LINES - 4 : 1; }
 
   void draw(const std::string &header, const std::vector<top::Row> &rows,
-            const top::ViewOptions &view, bool paused) {
+            const top::ViewOptions &view, top::GroupBy grouping, bool paused) {
     const auto width = static_cast<std::size_t>(COLS > 0 ? COLS : 80);
     const int height = LINES > 0 ? LINES : 24;
     erase();
     std::string status = fmt::format(
-        "sort {} over {} s{} | filter '{}' | group host{} | keys: n s r k S R f sort, w window, "
+        "sort {} over {} s{} | filter '{}' | group {}{} | keys: n s r k S R f sort, w window, "
         "a order, / filter, g group, p pause, q quit",
         top::column_name(view.sort), top::kWindows.at(view.sort_window),
-        view.ascending ? " (ascending)" : "", view.filter, paused ? " | PAUSED" : "");
+        view.ascending ? " (ascending)" : "", view.filter, top::group_by_name(grouping),
+        paused ? " | PAUSED" : "");
     if (editing_) {
       status = "filter: " + edit_ + "_  (Enter apply, Esc cancel)";
     } else if (!message_.empty()) {
@@ -230,7 +312,7 @@ void add_top(CLI::App &app, TopArgs &args) {
       ->capture_default_str()
       ->check(CLI::Range(1U, 4096U));
   cmd->add_option("--group-by", args.group_by,
-                  "Rows per host (domain and process: not yet available)")
+                  "Rows per host, per registrable domain (eTLD+1) or per program (command name)")
       ->capture_default_str()
       ->check(CLI::IsMember({"host", "domain", "process"}));
   cmd->add_option("--interval", args.interval_seconds, "Seconds between tables without a terminal")
@@ -248,11 +330,18 @@ void add_top(CLI::App &app, TopArgs &args) {
 }
 
 int run_top(const TopArgs &args) {
-  if (args.group_by != "host") {
-    std::fprintf(stderr, "traffic-analyzer: --group-by %s: not yet available in top (only host)\n",
-                 args.group_by.c_str());
-    return kExitBadInput;
+  top::GroupBy first = top::GroupBy::host;
+  for (const top::GroupBy g : kGroupings) {
+    if (top::group_by_name(g) == args.group_by) {
+      first = g;
+    }
   }
+  auto made = make_views(args.max_rows, first);
+  if (!made) {
+    print_error(made.status());
+    return kExitFailure;
+  }
+  Views &views = **made;
   auto live = open_live(args.interfaces, args.filter, args.pipeline.ports, args.snaplen,
                         args.buffer_mib, false);
   if (!live) {
@@ -261,7 +350,9 @@ int run_top(const TopArgs &args) {
   for (const auto &w : live->warnings()) {
     std::fprintf(stderr, "traffic-analyzer: warning: %s\n", w.c_str());
   }
-  auto engine = open_engine(args.pipeline, false);
+  // On the analyzer's thread, like the feed below: no lock needed.
+  auto engine =
+      open_engine(args.pipeline, false, [&views](store::Batch &b) { views.programs.on_batch(b); });
   if (!engine) {
     return kExitBadInput;
   }
@@ -279,11 +370,10 @@ int run_top(const TopArgs &args) {
   if (!full_screen) {
     std::fprintf(stderr, "traffic-analyzer: top: capturing on %s\n", source.name().c_str());
   }
-  top::Options mo;
-  mo.max_rows = args.max_rows;
-  top::Model model(mo);
   const auto t0 = Clock::now();
-  model.start(0);
+  for (top::Model &m : views.models) {
+    m.start(0);
+  }
   top::ViewOptions view;
   bool paused = false;
   bool dirty = true;
@@ -297,12 +387,13 @@ int run_top(const TopArgs &args) {
         t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(duration));
   }
   run.after_flush = [&] {
-    feed(model, engine->analyzer(), seconds_since(t0));
+    views.feed(engine->analyzer(), seconds_since(t0));
     dirty = true;
   };
   const auto print_table = [&] {
-    std::string out = header_line(source, engine->analyzer(), seconds_since(t0)) + "\n";
-    out += top::render_table(model.rows(view));
+    std::string out =
+        header_line(source, engine->analyzer(), seconds_since(t0), views.grouping()) + "\n";
+    out += top::render_table(views.model().rows(view));
     out += "\n";
     std::fputs(out.c_str(), stdout);
     std::fflush(stdout);
@@ -317,17 +408,17 @@ int run_top(const TopArgs &args) {
     std::string header;
     std::vector<top::Row> rows;
     run.tick = [&] {
-      screen.handle_keys(view, paused, dirty);
+      screen.handle_keys(view, views, paused, dirty);
       if (!dirty) {
         return;
       }
       if (!paused) {
         top::ViewOptions shown = view;
         shown.limit = static_cast<std::size_t>(screen.row_room());
-        header = header_line(source, engine->analyzer(), seconds_since(t0));
-        rows = model.rows(shown);
+        header = header_line(source, engine->analyzer(), seconds_since(t0), views.grouping());
+        rows = views.model().rows(shown);
       }
-      screen.draw(header, rows, view, paused);
+      screen.draw(header, rows, view, views.grouping(), paused);
       dirty = false;
     };
     result = ingest::run(*engine, source, stop_token(), run);
@@ -339,7 +430,7 @@ int run_top(const TopArgs &args) {
     }
     result = ingest::run(*engine, source, stop_token(), run);
     // What the last seal added (the run's end seals the open batch).
-    feed(model, engine->analyzer(), seconds_since(t0));
+    views.feed(engine->analyzer(), seconds_since(t0));
     if (args.once) {
       print_table();
     }

@@ -58,6 +58,8 @@ void add_to(EndpointRun &s, const EndpointRun &r) {
   s.bytes += r.bytes;
   s.received_packets += r.received_packets;
   s.received_bytes += r.received_bytes;
+  s.flows += r.flows;
+  s.sources |= r.sources;
 }
 
 } // namespace
@@ -207,8 +209,9 @@ void Analyzer::Impl::apply_dns(Bytes msg, const IpAddress &receiver, TimeUs ts) 
 }
 
 void Analyzer::Impl::add_run(std::uint32_t endpoint, store::Direction direction, TimeUs ts,
-                             std::uint32_t bytes) {
+                             std::uint32_t bytes, store::NameSource source) {
   EndpointRun &r = batch_runs[endpoint];
+  r.sources |= EndpointRun::source_bit(source);
   if (r.packets + r.received_packets == 0) {
     r.first_seen = ts;
   }
@@ -353,7 +356,7 @@ void Analyzer::Impl::per_packet(const decode::PacketView &pv, std::uint64_t idx,
   rec.endpoint = endpoint;
   rec.source = source;
   batch.packets.push_back(rec);
-  add_run(endpoint, store::Direction::sent, ts, pv.ip_length);
+  add_run(endpoint, store::Direction::sent, ts, pv.ip_length, source);
   ++stats.names[static_cast<std::size_t>(source)];
   count(Outcome::counted);
   stats.bytes_counted += pv.ip_length;

@@ -148,8 +148,9 @@ std::uint32_t Analyzer::Impl::flow_slot(flow::FlowInfo &f) {
   if (f.user_epoch == batch_no) {
     return f.user_slot;
   }
-  if (f.user_epoch == 0) {
-    note_encrypted_dns(f); // the flow's first counted packet: once per flow
+  const bool first = f.user_epoch == 0; // the flow's first counted packet
+  if (first) {
+    note_encrypted_dns(f);
   }
   f.user_epoch = batch_no;
   f.user_slot = static_cast<std::uint32_t>(batch.flows.size());
@@ -163,6 +164,9 @@ std::uint32_t Analyzer::Impl::flow_slot(flow::FlowInfo &f) {
   r.endpoint_port = f.endpoint_port;
   r.name = name_index_of(f.name);
   r.source = f.source;
+  if (first) {
+    ++batch_runs[r.name].flows; // once per flow, with the name it was first counted under
+  }
   return f.user_slot;
 }
 
@@ -200,7 +204,7 @@ void Analyzer::Impl::on_emitted(const flow::Emitted &e) {
   }
   fr.first_seen = std::min(fr.first_seen, e.ts);
   fr.last_seen = std::max(fr.last_seen, e.ts);
-  add_run(fr.name, e.direction, e.ts, e.ip_bytes);
+  add_run(fr.name, e.direction, e.ts, e.ip_bytes, f.source);
   if (fr.name == 0) {
     ++stats.unresolved;
   }

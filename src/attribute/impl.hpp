@@ -96,7 +96,8 @@ struct Analyzer::Impl {
   void add_local(const IpAddress &a);
   void apply_dns(Bytes msg, const IpAddress &receiver, TimeUs ts);
   void count(Outcome o) { ++stats.outcomes[static_cast<std::size_t>(o)]; }
-  void add_run(std::uint32_t endpoint, store::Direction direction, TimeUs ts, std::uint32_t bytes);
+  void add_run(std::uint32_t endpoint, store::Direction direction, TimeUs ts, std::uint32_t bytes,
+               store::NameSource source);
   void seal(std::uint64_t through, bool complete);
   void trim_summary();
   void on_frame(decode::LinkType link, std::uint64_t idx, TimeUs ts, Bytes frame);

@@ -21,22 +21,56 @@ Counters delta_of(const Counters &now, const Counters &last) noexcept {
           grown(now.received_bytes, last.received_bytes)};
 }
 
-struct Group {
-  Counters totals;
-  std::int64_t flows = -1;
-  std::string source;
-  std::string program;
-  bool first = true;
-};
-
-// Several endpoints in one row: flows add up, a source or program shared by
-// all is kept, differing ones read "mixed".
-void merge_text(std::string &into, const std::string &value, bool first) {
-  if (first) {
-    into = value;
-  } else if (into != value) {
-    into = "mixed";
+// Several endpoints in one row: programs are a union, the first
+// kKeptPrograms listed, the rest counted.
+void merge_programs(std::vector<std::string> &into, std::uint64_t &more,
+                    const std::vector<std::string> &programs, std::uint64_t more_programs) {
+  for (const std::string &p : programs) {
+    if (std::find(into.begin(), into.end(), p) != into.end()) {
+      continue;
+    }
+    if (into.size() < kKeptPrograms) {
+      into.push_back(p);
+    } else {
+      ++more;
+    }
   }
+  more += more_programs;
+}
+
+std::int64_t add_flows(std::int64_t into, std::int64_t flows) {
+  return flows < 0 ? into : (into < 0 ? 0 : into) + flows;
+}
+
+std::string sources_text(std::uint32_t sources, const std::vector<std::string> &names) {
+  std::string out;
+  for (std::uint32_t i = 0; i < 32; ++i) {
+    if ((sources & (1U << i)) == 0) {
+      continue;
+    }
+    if (!out.empty()) {
+      out += '+';
+    }
+    out += i < names.size() ? names[i] : std::to_string(i);
+  }
+  return out;
+}
+
+std::string programs_text(const std::vector<std::string> &programs, std::uint64_t more,
+                          std::size_t shown) {
+  std::string out;
+  std::size_t i = 0;
+  for (; i < programs.size() && i < shown; ++i) {
+    if (i > 0) {
+      out += ',';
+    }
+    out += escape_name(programs[i]);
+  }
+  const std::uint64_t rest = more + (programs.size() - i);
+  if (rest > 0) {
+    out += "+" + std::to_string(rest);
+  }
+  return out;
 }
 
 bool contains_folded(std::string_view haystack, std::string_view needle) {
@@ -122,7 +156,46 @@ double Model::seconds_since_start() const noexcept {
   return started_ ? now_ - start_ : 0.0;
 }
 
+void Model::Group::add(const Sample &s) {
+  totals += s.totals;
+  flows = add_flows(flows, s.flows);
+  sources |= s.sources;
+  merge_programs(programs, more_programs, s.programs, s.more_programs);
+}
+
+void Model::Group::add(const Group &g) {
+  totals += g.totals;
+  flows = add_flows(flows, g.flows);
+  sources |= g.sources;
+  merge_programs(programs, more_programs, g.programs, g.more_programs);
+}
+
+// The group as fed now: its counters' and flows' growth since last time.
+void Model::Kept::take(const Group &g, std::size_t slots) {
+  const Counters d = delta_of(g.totals, last);
+  deltas.resize(slots - 1); // a new row: nothing before now
+  deltas.push_back(d);
+  totals += d;
+  last = g.totals;
+  if (g.flows >= 0) {
+    const auto grew = static_cast<std::int64_t>(
+        grown(static_cast<std::uint64_t>(g.flows),
+              static_cast<std::uint64_t>(flows_last < 0 ? 0 : flows_last)));
+    flows = (flows < 0 ? 0 : flows) + grew;
+    flows_last = g.flows;
+  }
+  sources = g.sources;
+  programs = g.programs;
+  more_programs = g.more_programs;
+}
+
 void Model::update(double now_seconds, const std::vector<Sample> &samples, const Counters &rest) {
+  Sample r;
+  r.totals = rest;
+  update(now_seconds, samples, r);
+}
+
+void Model::update(double now_seconds, const std::vector<Sample> &samples, const Sample &rest) {
   if (!started_) {
     start(now_seconds);
   }
@@ -130,27 +203,21 @@ void Model::update(double now_seconds, const std::vector<Sample> &samples, const
   // Group, then keep the busiest max_rows groups; the rest is "(other)".
   std::map<std::string, Group> groups;
   for (const Sample &s : samples) {
-    Group &g = groups[options_.group_key ? options_.group_key(s.name) : s.name];
-    g.totals += s.totals;
-    if (s.flows >= 0) {
-      g.flows = (g.flows < 0 ? 0 : g.flows) + s.flows;
-    }
-    merge_text(g.source, s.source, g.first);
-    merge_text(g.program, s.program, g.first);
-    g.first = false;
+    groups[options_.group_key ? options_.group_key(s.name) : s.name].add(s);
   }
   std::vector<std::pair<const std::string *, const Group *>> order;
   order.reserve(groups.size());
   for (const auto &[key, g] : groups) {
     order.emplace_back(&key, &g);
   }
-  Counters other = rest;
+  Group other;
+  other.add(rest);
   if (order.size() > options_.max_rows) {
     std::stable_sort(order.begin(), order.end(), [](const auto &a, const auto &b) {
       return a.second->totals.packets() > b.second->totals.packets();
     });
     for (std::size_t i = options_.max_rows; i < order.size(); ++i) {
-      other += order[i].second->totals;
+      other.add(*order[i].second);
     }
     order.resize(options_.max_rows);
   }
@@ -161,23 +228,12 @@ void Model::update(double now_seconds, const std::vector<Sample> &samples, const
   for (const auto &[key, g] : order) {
     auto node = rows_.extract(*key);
     Kept k = node.empty() ? Kept{} : std::move(node.mapped());
-    const Counters d = delta_of(g->totals, k.last);
-    k.deltas.resize(slots - 1); // a new row: nothing before now
-    k.deltas.push_back(d);
-    k.totals += d;
-    k.last = g->totals;
-    k.flows = g->flows;
-    k.source = g->source;
-    k.program = g->program;
+    k.take(*g, slots);
     next.emplace(*key, std::move(k));
   }
   rows_.swap(next);
-  if (has_other_ || other.packets() > 0) {
-    const Counters d = delta_of(other, other_.last);
-    other_.deltas.resize(slots - 1);
-    other_.deltas.push_back(d);
-    other_.totals += d;
-    other_.last = other;
+  if (has_other_ || other.totals.packets() > 0) {
+    other_.take(other, slots);
     has_other_ = true;
   }
   // Forget what left the largest window.
@@ -226,8 +282,8 @@ std::vector<Row> Model::rows(const ViewOptions &view) const {
     r.sent = rates_of(k.deltas, false);
     r.received = rates_of(k.deltas, true);
     r.flows = k.flows;
-    r.source = k.source;
-    r.program = k.program;
+    r.source = sources_text(k.sources, options_.source_names);
+    r.program = programs_text(k.programs, k.more_programs, options_.shown_programs);
     return r;
   };
   for (const auto &[name, k] : rows_) {

@@ -11,7 +11,7 @@ namespace {
 // NAME, sent bytes/s over 2/10/40 s, received bytes/s over 2/10/40 s,
 // packets/s (both directions, 10 s), totals, flows, name source, program.
 constexpr std::string_view kRowFormat =
-    "{:<40} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>12} {:>12} {:>9} {:>9} {:>6} {:<6} {}";
+    "{:<40} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>12} {:>12} {:>9} {:>9} {:>6} {:<8} {}";
 
 std::string flows_text(std::int64_t flows) {
   return flows < 0 ? std::string("-") : fmt::format("{}", flows);
@@ -45,7 +45,7 @@ std::string render_row(const Row &r) {
                      human(r.sent.packets[1] + r.received.packets[1]), r.totals.sent_bytes,
                      r.totals.received_bytes, r.totals.sent_packets, r.totals.received_packets,
                      flows_text(r.flows), r.source.empty() ? std::string("-") : r.source,
-                     r.program);
+                     r.program.empty() ? std::string("-") : r.program);
 }
 
 std::string render_table(const std::vector<Row> &rows, std::size_t width) {

@@ -6,11 +6,19 @@ two-host network in network namespaces, see netns.py; nothing leaves them).
    same interface. The row of top.test must hold exactly the sent and
    received totals that `analyze` finds in tcpdump's capture, and those
    tcpdump itself counts.
-2. Full screen, driven in tmux (when tmux is installed): the rows appear,
+   Its FLOWS and SOURCE are the three connections curl made (tcpdump's
+   SYNs) and `http` (named by the Host header).
+2. `--once --group-by domain`: hosts under one registrable domain are one
+   row, with the totals of its hosts as `analyze` finds them.
+3. Full screen, driven in tmux (when tmux is installed): the rows appear,
    `/` filters, `n` sorts by name, `p` pauses, a resize redraws to the new
    size, `q` quits; after `q` and after SIGTERM the process has exited with
    0, the pane left the alternate screen and the terminal modes are back
    (echo, icanon).
+4. In tmux, a curl download through a rate limit on the server's link (tc
+   tbf, 200 kbit/s: a connection of about 5 s): its row shows the program
+   `curl` and a received rate near the limit; `g` shows the registrable
+   domain's row, then the program's row.
 """
 import shutil
 import signal
@@ -110,6 +118,51 @@ def test_top_once_counts_as_analyze_of_the_same_traffic(tmp_path):
         received = tcpdump_count(pcap, f"src {SERVER} and dst {CLIENT} and tcp src port 80")
         assert got == (*sent, *received), (out, sent, received)
         assert sent[0] >= 3 * 4  # three connections: at least SYN, ACK, GET, FIN each
+        syns = tcpdump_count(pcap, f"src {CLIENT} and dst {SERVER} and tcp dst port 80 "
+                             "and tcp[tcpflags] & tcp-syn != 0")
+        assert syns[0] == 3
+        assert (row["FLOWS"], row["SOURCE"]) == ("3", "http"), out
+        assert "by host" in out.splitlines()[0], out
+
+
+def test_top_once_groups_by_registrable_domain(tmp_path):
+    reason = missing_prerequisite()
+    if reason is not None:
+        pytest.fail(reason)
+    with QuietNet(tmp_path) as net:
+        pcap, db = tmp_path / "tcpdump.pcap", tmp_path / "offline.db"
+        tcpdump = net.spawn(net.cli, "tcpdump", "-i", net.cli_if, "-U", "-w", pcap)
+        wait_for_line(tcpdump, "listening on")
+        top = net.spawn(net.cli, BIN, "top", "--once", "--duration", "3", "--group-by", "domain",
+                        "-i", net.cli_if)
+        wait_for_line(top, "capturing on")
+        for host in ("a.grp.test", "b.grp.test", "a.grp.test", "solo.test"):
+            net.fetch(host)
+        out, err = top.communicate(timeout=30)
+        assert top.returncode == 0, err
+        time.sleep(0.5)
+        tcpdump.send_signal(signal.SIGTERM)
+        tcpdump.communicate(timeout=10)
+
+        assert "\033" not in out
+        assert "by domain" in out.splitlines()[0], out
+        rows = table_rows(out)
+        # ".test" is no public suffix: the list's default rule makes the
+        # registrable domain the last two labels.
+        assert "grp.test" in rows and "solo.test" in rows, out
+        assert "a.grp.test" not in rows and "b.grp.test" not in rows, out
+        ta("analyze", "--quiet", "--store", f"sqlite:{db}", pcap)
+        offline = {e["endpoint"]: e for e in query(db, "endpoints")}
+        want = [0, 0, 0, 0]
+        for name in ("a.grp.test", "b.grp.test"):
+            e = offline[name]
+            for i, k in enumerate(("packets", "bytes", "received_packets", "received_bytes")):
+                want[i] += e[k]
+        row = rows["grp.test"]
+        got = [int(row["PKTS_OUT"]), int(row["SENT"]), int(row["PKTS_IN"]), int(row["RECEIVED"])]
+        assert got == want, (out, want)
+        assert (row["FLOWS"], row["SOURCE"]) == ("3", "http"), out
+        assert rows["solo.test"]["FLOWS"] == "1", out
 
 
 class Tmux:
@@ -145,6 +198,14 @@ class Tmux:
     def close(self):
         subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True,
                        timeout=10)
+
+
+def rate(text):
+    """top's short form of a rate ("20.5k") as a number."""
+    scale = {"k": 1e3, "M": 1e6, "G": 1e9}
+    if text[-1] in scale:
+        return float(text[:-1]) * scale[text[-1]]
+    return float(text)
 
 
 def check_restored(tmux):
@@ -211,6 +272,59 @@ def test_top_in_tmux_keys_and_restored_terminal(tmp_path, how):
                                        text=True, timeout=10).stdout.split()
                 assert len(child) == 1, child
                 subprocess.run(["kill", "-TERM", child[0]], check=True, timeout=10)
+            check_restored(tmux)
+        finally:
+            tmux.close()
+
+
+def test_top_in_tmux_names_the_program_and_groups(tmp_path):
+    reason = missing_prerequisite("tmux", "tc")
+    if reason is not None:
+        pytest.skip(reason)
+    with QuietNet(tmp_path) as net:
+        # 120 KiB at 200 kbit/s (25 kB/s with the link headers): about 5 s.
+        (tmp_path / "www" / "big.bin").write_bytes(b"x" * (120 * 1024))
+        net.run_in(net.srv, "tc", "qdisc", "add", "dev", net.srv_if, "root", "tbf", "rate",
+                   "200kbit", "burst", "4kb", "latency", "400ms")
+        tmux = Tmux(tmp_path, f"ip netns exec {net.cli} {BIN} top -i {net.cli_if}")
+        try:
+            tmux.tmux("resize-window", "-t", "ta", "-x", "200", "-y", "50")
+            tmux.wait_for("NAME")
+            slow = net.spawn(net.cli, "curl", "-s", "-o", "/dev/null", "--max-time", "30",
+                             "-H", "Host: slow.grp.test", f"http://{SERVER}/big.bin")
+            # The row shows curl as its program, and, once curl has run a few
+            # seconds, a received rate over the last 2 s near the link's
+            # limit (25 kB/s of frames, a little less of IP packets).
+            started = time.time()
+            deadline = started + 20
+            row = {}
+            while time.time() < deadline:
+                row = table_rows(tmux.pane()).get("slow.grp.test", {})
+                if (row.get("PROGRAM") == "curl" and time.time() - started > 2.5
+                        and rate(row.get("IN/2s", "0")) > 15e3):
+                    break
+                time.sleep(0.3)
+            assert row.get("PROGRAM") == "curl", tmux.pane()
+            assert 15e3 < rate(row["IN/2s"]) < 30e3, tmux.pane()
+            assert row["SOURCE"] == "http", tmux.pane()
+            # `g`: rows per registrable domain, then per program.
+            tmux.tmux("send-keys", "-t", "ta", "g")
+            tmux.wait_for("group domain")
+            text = tmux.wait_for("grp.test ")
+            rows = table_rows(text)
+            assert "grp.test" in rows and "slow.grp.test" not in rows, text
+            assert rows["grp.test"]["PROGRAM"] == "curl", text
+            tmux.tmux("send-keys", "-t", "ta", "g")
+            tmux.wait_for("group process")
+            deadline = time.time() + 10
+            while "curl" not in table_rows(tmux.pane()) and time.time() < deadline:
+                time.sleep(0.2)
+            rows = table_rows(tmux.pane())
+            assert "curl" in rows and int(rows["curl"]["FLOWS"]) >= 1, tmux.pane()
+            tmux.tmux("send-keys", "-t", "ta", "g")
+            tmux.wait_for("group host")
+            slow.wait(timeout=40)
+            tmux.tmux("send-keys", "-t", "ta", "q")
             check_restored(tmux)
         finally:
             tmux.close()

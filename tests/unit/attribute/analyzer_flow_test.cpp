@@ -214,5 +214,71 @@ TEST(AnalyzerFlows, NonFlowPacketsAreNamedPerPacketOutboundOnly) {
   EXPECT_EQ(h.analyzer.stats().outcome(Outcome::not_outbound), 1U);
 }
 
+// The run summary counts each flow once, under the name it was first counted
+// with, however many batches carry it; and it keeps the sources that named
+// the endpoint's packets: here SNI for one flow and the client's DNS answer
+// for another flow to the same name.
+TEST(AnalyzerFlows, TheRunSummaryCountsFlowsOnceAndTheirNameSources) {
+  Options o;
+  o.batch_records = 2; // the TLS flow spans several batches
+  FlowHarness h(o);
+  h.feed(ipv4("10.0.0.1", "10.0.0.2", 17, 53, 5000, dns_response("www.site.test", {"192.0.2.1"})));
+  h.feed(ipv4("10.0.0.2", "192.0.2.9", 6, 40000, 443, kNoPayload, kSyn, 999));
+  h.feed(ipv4("192.0.2.9", "10.0.0.2", 6, 443, 40000, kNoPayload, kSynAck, 5000));
+  h.feed(ipv4("10.0.0.2", "192.0.2.9", 6, 40000, 443, kNoPayload, kAck, 1000));
+  h.feed(ipv4("10.0.0.2", "192.0.2.9", 6, 40000, 443, client_hello("www.site.test"), 0x18, 1000));
+  for (int i = 0; i < 5; ++i) {
+    h.feed(ipv4("192.0.2.9", "10.0.0.2", 6, 443, 40000, Frame(100, std::byte{1}), 0x18,
+                5001 + 100 * i));
+  }
+  h.feed(ipv4("10.0.0.2", "192.0.2.1", 17, 41000, 7000, Frame(20, std::byte{0})));
+  h.feed(ipv4("10.0.0.2", "192.0.2.1", 17, 41000, 7000, Frame(20, std::byte{0})));
+  h.feed(ipv4("10.0.0.2", "192.0.2.77", 17, 41001, 7000, Frame(20, std::byte{0}))); // unnamed
+  h.finish();
+  ASSERT_GT(h.batches.size(), 2U);
+  const auto &summary = h.analyzer.run_summary();
+  const EndpointRun &site = summary.at("www.site.test");
+  EXPECT_EQ(site.flows, 2U);
+  EXPECT_EQ(site.packets + site.received_packets, 11U);
+  EXPECT_TRUE(site.named_by(store::NameSource::sni));
+  EXPECT_TRUE(site.named_by(store::NameSource::dns));
+  EXPECT_FALSE(site.named_by(store::NameSource::http));
+  const EndpointRun &unnamed = summary.at("");
+  EXPECT_EQ(unnamed.flows, 1U);
+  EXPECT_EQ(unnamed.sources, EndpointRun::source_bit(store::NameSource::none));
+  EXPECT_EQ(h.analyzer.stats().flows_created, 3U);
+}
+
+// Folding endpoints out of the bounded summary moves their flows and sources
+// into the rest: kept flows plus the rest's are every flow.
+TEST(AnalyzerFlows, FoldedEndpointsKeepTheFlowTotalExact) {
+  Options o;
+  o.summary_capacity = 4;
+  o.batch_records = 8;
+  FlowHarness h(o);
+  constexpr int kNames = 40;
+  for (int i = 0; i < kNames; ++i) {
+    const std::string addr = "198.18.0." + std::to_string(1 + i);
+    h.feed(ipv4("10.0.0.1", "10.0.0.2", 17, 53, 5000,
+                dns_response("r" + std::to_string(i) + ".test", {addr.c_str()})));
+    h.feed(ipv4("10.0.0.2", addr.c_str(), 17, 41000, 7000, Frame(20, std::byte{0})));
+    // One long flow to a single SNI name, a packet of it in every batch.
+    h.feed(ipv4("10.0.0.2", "192.0.2.9", 6, 40000, 443, client_hello("busy.test"), 0x18, 1000));
+  }
+  h.finish();
+  const auto &summary = h.analyzer.run_summary();
+  EXPECT_LE(summary.size(), 4U);
+  ASSERT_EQ(summary.count("busy.test"), 1U);
+  EXPECT_EQ(summary.at("busy.test").flows, 1U);
+  std::uint64_t flows = 0;
+  for (const auto &[name, r] : summary) {
+    flows += r.flows;
+  }
+  const EndpointRun &rest = h.analyzer.run_summary_rest();
+  EXPECT_GT(h.analyzer.run_summary_folded(), 0U);
+  EXPECT_EQ(flows + rest.flows, kNames + 1U);
+  EXPECT_EQ(rest.sources, EndpointRun::source_bit(store::NameSource::dns));
+}
+
 } // namespace
 } // namespace ta::attribute

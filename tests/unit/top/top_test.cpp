@@ -154,27 +154,91 @@ TEST(TopModel, BoundedRowsFoldIntoOther) {
   EXPECT_EQ(m.rows(v).size(), 2U); // one row and "(other)"
 }
 
+const std::vector<std::string> kSourceNames = {"none", "sni", "quic", "http", "dns"};
+constexpr std::uint32_t kSni = 1U << 1U;
+constexpr std::uint32_t kDns = 1U << 4U;
+
 TEST(TopModel, GroupKeyHookAddsUpRows) {
   Options o;
   o.group_key = [](std::string_view name) {
     const auto dot = name.find('.');
     return std::string(dot == std::string_view::npos ? name : name.substr(dot + 1));
   };
+  o.source_names = kSourceNames;
   Model m(o);
   m.start(0);
   Sample a = sample("a.example.test", 100);
   a.flows = 2;
-  a.source = "sni";
+  a.sources = kSni;
+  a.programs = {"curl"};
   Sample b = sample("b.example.test", 50);
   b.flows = 1;
-  b.source = "dns";
+  b.sources = kDns;
+  b.programs = {"python3", "curl", "wget"};
   m.update(1, {a, b});
   const auto rows = m.rows({});
   ASSERT_EQ(rows.size(), 1U);
   EXPECT_EQ(rows[0].name, "example.test");
   EXPECT_EQ(rows[0].totals.sent_bytes, 150U);
   EXPECT_EQ(rows[0].flows, 3);
-  EXPECT_EQ(rows[0].source, "mixed");
+  EXPECT_EQ(rows[0].source, "sni+dns");
+  EXPECT_EQ(rows[0].program, "curl,python3+1"); // curl once, wget the one more
+}
+
+// Flows, like the counters, are totals since the start: a cumulative count
+// that went down (an endpoint folded out and back) restarts from its value.
+TEST(TopModel, FlowsAreTotalsSinceTheStart) {
+  Model m;
+  m.start(0);
+  Sample a = sample("a.test", 10);
+  a.flows = 3;
+  m.update(1, {a});
+  a.flows = 5;
+  m.update(2, {a});
+  EXPECT_EQ(m.rows({})[0].flows, 5);
+  a.flows = 1; // folded out of the analyzer's summary and back with one flow
+  m.update(3, {a});
+  EXPECT_EQ(m.rows({})[0].flows, 6);
+  Sample unknown = sample("b.test", 1);
+  m.update(4, {a, unknown});
+  const auto rows = m.rows({});
+  const Row *b = find(rows, "b.test");
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->flows, -1);
+}
+
+// The "(other)" row is a row like the others: rates over the windows, flows,
+// sources, programs of what was folded into it.
+TEST(TopModel, OtherRowHasRatesFlowsAndSources) {
+  Options o;
+  o.max_rows = 1;
+  o.source_names = kSourceNames;
+  Model m(o);
+  m.start(0);
+  for (int t = 1; t <= 10; ++t) {
+    Sample big = sample("big.test", 0, 0, 100ULL * t);
+    Sample small = sample("small.test", 300ULL * t, 0, 1ULL * t);
+    small.flows = 1;
+    small.sources = kDns;
+    small.programs = {"curl"};
+    Sample rest;
+    rest.totals = {1ULL * t, 100ULL * t, 0, 0};
+    rest.flows = 2;
+    rest.sources = kSni;
+    m.update(t, {big, small}, rest);
+  }
+  const auto rows = m.rows({});
+  ASSERT_EQ(rows.size(), 2U);
+  const Row &other = rows.back();
+  ASSERT_TRUE(other.other);
+  // 400 bytes/s sent (300 from small.test, 100 from the rest), 2 packets/s.
+  EXPECT_DOUBLE_EQ(other.sent.bytes[0], 400.0);
+  EXPECT_DOUBLE_EQ(other.sent.bytes[1], 400.0);
+  EXPECT_DOUBLE_EQ(other.sent.packets[0], 2.0);
+  EXPECT_EQ(other.totals.sent_bytes, 4000U);
+  EXPECT_EQ(other.flows, 3);
+  EXPECT_EQ(other.source, "sni+dns");
+  EXPECT_EQ(other.program, "curl");
 }
 
 TEST(TopRender, PlainTextRows) {

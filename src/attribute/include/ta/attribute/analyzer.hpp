@@ -152,7 +152,22 @@ struct EndpointRun {
   std::uint64_t received_bytes = 0;
   TimeUs first_seen = 0;
   TimeUs last_seen = 0;
+  // Flows first named with this endpoint (flow naming; each flow counted
+  // once, in the batch of its first counted packet), and the sources that
+  // named its packets: bit (1 << NameSource) per source seen. Folded rows
+  // add their flows and their sources into the rest, so flows too add up.
+  std::uint64_t flows = 0;
+  std::uint8_t sources = 0;
+
+  [[nodiscard]] bool named_by(store::NameSource s) const noexcept {
+    return (sources & source_bit(s)) != 0;
+  }
+  [[nodiscard]] static constexpr std::uint8_t source_bit(store::NameSource s) noexcept {
+    return static_cast<std::uint8_t>(1U << static_cast<unsigned>(s));
+  }
 };
+static_assert(static_cast<unsigned>(store::NameSource::count_) <= 8,
+              "EndpointRun::sources holds one bit per name source");
 
 class Analyzer {
 public:

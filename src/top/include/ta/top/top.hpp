@@ -10,8 +10,11 @@
 // Bounded: at most Options::max_rows rows (the busiest by packets, both
 // directions); the rest are added up into one "(other)" row, as the run
 // summary does. Rows are keyed by a group: the endpoint name itself
-// (GroupBy::host), or what Options::group_key maps it to (the hook for
-// domain or process grouping). Names are shown escaped (ta::escape_name).
+// (GroupBy::host), or what Options::group_key maps it to (the registrable
+// domain for GroupBy::domain); for GroupBy::process the caller feeds one
+// sample per program instead (ProgramTracker, programs.hpp). Endpoints that
+// share a row add up their counters and flows, and merge the sources and
+// programs they were seen with. Names are shown escaped (ta::escape_name).
 // Never prints; single-threaded.
 #pragma once
 
@@ -54,14 +57,18 @@ struct Counters {
 };
 
 // One endpoint's cumulative counts as the analyzer has them now. `name` is
-// raw bytes ("" unresolved). flows and source are optional (unknown: -1 and
-// "", shown as "-").
+// raw bytes ("" unresolved). flows (cumulative like the counters), sources
+// and programs are optional (unknown: -1, 0 and none, shown as "-").
 struct Sample {
   std::string name;
   Counters totals;
   std::int64_t flows = -1;
-  std::string source;
-  std::string program;
+  // Bit i set: Options::source_names[i] named some of its packets.
+  std::uint32_t sources = 0;
+  // The programs seen with it, most relevant first, and how many more were
+  // seen but not listed.
+  std::vector<std::string> programs;
+  std::uint64_t more_programs = 0;
 };
 
 enum class GroupBy : std::uint8_t { host, domain, process };
@@ -85,7 +92,15 @@ struct Options {
   // Rows are groups of endpoints: the key of an endpoint name (raw bytes).
   // Empty: the name itself (grouping by host).
   std::function<std::string(std::string_view name)> group_key;
+  // The name of each bit of Sample::sources, shown joined by '+' ("sni+dns").
+  std::vector<std::string> source_names;
+  // Programs shown per row ("curl,python3+2": two named, two more).
+  std::size_t shown_programs = 2;
 };
+
+// Programs a row keeps for display when endpoints merge; past it they are
+// only counted (the "+N").
+inline constexpr std::size_t kKeptPrograms = 8;
 
 // Rates of one direction over the three windows, per second.
 struct Rates {
@@ -99,9 +114,9 @@ struct Row {
   Counters totals;
   Rates sent;
   Rates received;
-  std::int64_t flows = -1;
-  std::string source;
-  std::string program;
+  std::int64_t flows = -1; // since the start; -1 unknown
+  std::string source;      // "sni+dns"; "" unknown
+  std::string program;     // "curl,python3+2"; "" unknown
 };
 
 struct ViewOptions {
@@ -125,6 +140,9 @@ public:
   // happened since then. A counter that went down (an endpoint folded out
   // of the analyzer's summary and back) restarts from its new value.
   void update(double now_seconds, const std::vector<Sample> &samples, const Counters &rest = {});
+  // The same with the caller's rest as a sample (its flows and sources too;
+  // its name is ignored).
+  void update(double now_seconds, const std::vector<Sample> &samples, const Sample &rest);
 
   // The rows, filtered, sorted (ties by name) and limited; "(other)" last
   // whatever the sort.
@@ -138,14 +156,26 @@ public:
   [[nodiscard]] double seconds_since_start() const noexcept;
 
 private:
+  // One group as fed: counters, flows and what was merged into it.
+  struct Group {
+    Counters totals;
+    std::int64_t flows = -1;
+    std::uint32_t sources = 0;
+    std::vector<std::string> programs; // at most kKeptPrograms
+    std::uint64_t more_programs = 0;
+    void add(const Sample &s);
+    void add(const Group &g);
+  };
   struct Kept {
     Counters last;               // cumulative as last fed
     Counters totals;             // since start (sum of deltas)
     std::deque<Counters> deltas; // aligned with times_ (newest at the back)
-    std::int64_t flows = -1;
-    std::string source;
-    std::string program;
-    bool seen = false;
+    std::int64_t flows_last = -1;
+    std::int64_t flows = -1; // since start (sum of deltas)
+    std::uint32_t sources = 0;
+    std::vector<std::string> programs;
+    std::uint64_t more_programs = 0;
+    void take(const Group &g, std::size_t slots);
   };
   [[nodiscard]] Rates rates_of(const std::deque<Counters> &deltas, bool received) const;
 
