@@ -211,7 +211,7 @@ void DirectorySource::defer(Engine &engine, const std::string &name, const std::
     // A new outage (or a new file caught by it): one note and one count,
     // then quiet retries.
     waiting_ = name;
-    backoff_ = kFirstRetry;
+    backoff_ = options_.retry_first;
     if (auto *m = engine.metrics()) {
       m->on_file_deferred();
     }
@@ -222,7 +222,7 @@ void DirectorySource::defer(Engine &engine, const std::string &name, const std::
                             why.detail()));
     }
   } else {
-    backoff_ = std::min(backoff_ * 2, kLastRetry);
+    backoff_ = std::min<Clock::duration>(backoff_ * 2, options_.retry_last);
   }
   ++deferrals_;
   retry_at_ = Clock::now() + backoff_;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -82,6 +83,10 @@ struct DirectoryOptions {
   bool once = false; // the files there now (none put off for settling), then finished
   double settle_seconds = 2.0;
   bool follow_symlinks = false;
+  // A file the store cannot start now is tried again after `retry_first`,
+  // the wait doubling up to `retry_last`.
+  std::chrono::milliseconds retry_first{1000};
+  std::chrono::milliseconds retry_last{30000};
 };
 
 // Why a directory source did not read a name. Stable snake_case names
@@ -118,9 +123,6 @@ public:
   // file was put off (first tries and retries).
   [[nodiscard]] const std::optional<std::string> &waiting() const { return waiting_; }
   [[nodiscard]] std::uint64_t deferrals() const { return deferrals_; }
-
-  static constexpr Clock::duration kFirstRetry = std::chrono::seconds(1);
-  static constexpr Clock::duration kLastRetry = std::chrono::seconds(30);
 
 private:
   DirectorySource(DirectoryOptions options, FileObserver observer,
