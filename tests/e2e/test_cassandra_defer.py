@@ -2,11 +2,12 @@
 
 Against the single node of scripts/cassandra-node (the `cassandra` fixture):
 an agent watches a folder; the node is stopped; a new generated capture is
-dropped in. The agent cannot start the file's ledger entry (the source
-ledger lives in the cluster), so the file waits: the agent stays up and says
-so once, and /metrics counts the waiting file. The node is started again;
-the file is read, and `query endpoints` equals the generators' truths
-summed: nothing lost, nothing counted twice. Every wait is for an event,
+dropped in: the second half of a generated capture whose first half was
+read before the outage. The agent cannot start the file's ledger entry (the
+source ledger lives in the cluster), so the file waits: the agent stays up
+and says so once, and /metrics counts the waiting file. The node is started
+again; the file is read, and `query endpoints` equals the generator's truth
+of the whole capture: nothing lost, nothing counted twice. Every wait is for an event,
 with a bound.
 """
 import collections
@@ -16,6 +17,7 @@ import pathlib
 import queue
 import re
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -94,11 +96,29 @@ class Lines:
         raise AssertionError(f"no line with {needle!r}; stderr so far:\n" + "\n".join(self.seen))
 
 
-def generate(tmp_path, name, seed):
-    """A capture generated outside the watched folder, and its truth."""
-    cap = tmp_path / name
-    ta("generate", "--out", cap, "--packets", 20_000, "--seed", seed)
-    return cap, json.loads((tmp_path / f"{name}.truth.json").read_text())
+FRAMES = 20_000
+
+
+def rotated_capture(tmp_path):
+    """One generated capture cut in two at the middle frame, as a rotating
+    writer would leave it (classic pcap: a 24-byte header, then a 16-byte
+    header and incl_len bytes per frame): the two parts, outside the watched
+    folder, and the truth of the whole, which the parts read in order give."""
+    cap = tmp_path / "capture.pcap"
+    ta("generate", "--out", cap, "--packets", FRAMES, "--seed", 41)
+    truth = json.loads((tmp_path / "capture.pcap.truth.json").read_text())
+    data = cap.read_bytes()
+    header, off, frames = data[:24], 24, []
+    while off < len(data):
+        incl = struct.unpack_from("<I", data, off + 8)[0]
+        frames.append(data[off:off + 16 + incl])
+        off += 16 + incl
+    assert len(frames) == FRAMES
+    parts = []
+    for name, chunk in (("a.pcap", frames[:FRAMES // 2]), ("b.pcap", frames[FRAMES // 2:])):
+        parts.append(tmp_path / name)
+        parts[-1].write_bytes(header + b"".join(chunk))
+    return parts, truth
 
 
 def test_a_new_file_waits_for_a_stopped_node_then_is_read_exactly_once(cassandra, keyspace, tmp_path):
@@ -106,8 +126,7 @@ def test_a_new_file_waits_for_a_stopped_node_then_is_read_exactly_once(cassandra
     dump.mkdir()
     store = f"cassandra://{cassandra.user}@{cassandra.contact}/{keyspace}"
     env = dict(os.environ, **{PASSWORD_ENV: cassandra.password})
-    first, truth_a = generate(tmp_path, "a.pcap", 41)
-    second, truth_b = generate(tmp_path, "b.pcap", 42)
+    (first, second), truth = rotated_capture(tmp_path)
     os.rename(first, dump / "a.pcap")
     port = free_port()
     proc = subprocess.Popen([BIN, "watch", "--naming", "dns", dump, "--store", store, "--spool", tmp_path / "s.db",
@@ -144,13 +163,14 @@ def test_a_new_file_waits_for_a_stopped_node_then_is_read_exactly_once(cassandra
         proc.terminate()
         assert proc.wait(timeout=120) == 0, "\n".join(lines.seen)
     finally:
+        print("\n".join(lines.seen))  # shown when the test fails (or with -s)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         if node_stopped:
             cassandra.start()
     want = collections.defaultdict(lambda: [0, 0])
-    for e in truth_a["endpoints"] + truth_b["endpoints"]:
+    for e in truth["endpoints"]:
         want[e["endpoint"]][0] += e["packets"]
         want[e["endpoint"]][1] += e["bytes"]
     r = ta("query", "endpoints", "--store", store, "--format", "json", env={PASSWORD_ENV: cassandra.password})
