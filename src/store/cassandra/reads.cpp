@@ -14,21 +14,6 @@ namespace ta::store::detail::cassandra {
 
 // ---- sources -------------------------------------------------------------------
 
-namespace {
-
-// A ledger read the cluster could not answer now (nodes down, too few
-// replicas for the consistency, a timeout, overload: cql::is_transient) is
-// `unavailable` to the caller, whatever the client's own code: the Store
-// contract's neutral word for "try again later" (see store.hpp).
-Status ledger_failure(const Status &st) {
-  if (cql::is_transient(st)) {
-    return {StatusCode::unavailable, st.message(), st.detail()};
-  }
-  return st;
-}
-
-} // namespace
-
 Status CassandraStore::begin_source(const SourceInfo &info, SourceState &state) {
   if (!spool_) {
     return Status::unsupported("cassandra: opened for queries only");
