@@ -121,6 +121,20 @@ def rotated_capture(tmp_path):
     return parts, truth
 
 
+def truth_endpoints(truth):
+    want = collections.defaultdict(lambda: [0, 0])
+    for e in truth["endpoints"]:
+        want[e["endpoint"]][0] += e["packets"]
+        want[e["endpoint"]][1] += e["bytes"]
+    return dict(want)
+
+
+def stored_endpoints(cassandra, store):
+    """Per-endpoint [packets, bytes] as our `query endpoints` reads them."""
+    r = ta("query", "endpoints", "--store", store, "--format", "json", env={PASSWORD_ENV: cassandra.password})
+    return {e["endpoint"]: [e["packets"], e["bytes"]] for e in json.loads(r.stdout)}
+
+
 def test_a_new_file_waits_for_a_stopped_node_then_is_read_exactly_once(cassandra, keyspace, tmp_path):
     dump = tmp_path / "dump"
     dump.mkdir()
@@ -169,10 +183,48 @@ def test_a_new_file_waits_for_a_stopped_node_then_is_read_exactly_once(cassandra
             proc.wait()
         if node_stopped:
             cassandra.start()
-    want = collections.defaultdict(lambda: [0, 0])
-    for e in truth["endpoints"]:
-        want[e["endpoint"]][0] += e["packets"]
-        want[e["endpoint"]][1] += e["bytes"]
-    r = ta("query", "endpoints", "--store", store, "--format", "json", env={PASSWORD_ENV: cassandra.password})
-    got = {e["endpoint"]: [e["packets"], e["bytes"]] for e in json.loads(r.stdout)}
-    assert got == dict(want)
+    assert stored_endpoints(cassandra, store) == truth_endpoints(truth)
+
+
+def test_sigterm_while_a_file_waits_ends_the_agent_and_a_later_run_reads_it(cassandra, keyspace, tmp_path):
+    """SIGTERM while the file waits: the agent ends (a bounded wait for its
+    exit) without reading or deleting it; `watch --once` once the node is
+    back reads it, and the store equals the whole capture's truth."""
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    store = f"cassandra://{cassandra.user}@{cassandra.contact}/{keyspace}"
+    env = dict(os.environ, **{PASSWORD_ENV: cassandra.password})
+    (first, second), truth = rotated_capture(tmp_path)
+    os.rename(first, dump / "a.pcap")
+    spool = tmp_path / "s.db"
+    args = [BIN, "watch", "--naming", "dns", dump, "--store", store, "--spool", spool, "--delete-after"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    lines = Lines(proc.stderr)
+    node_stopped = False
+    try:
+        lines.wait_for(f"ingested {dump / 'a.pcap'}", 300)
+        # --delete-after: a.pcap goes once its records reached the node.
+        deadline = time.time() + 300
+        while time.time() < deadline and (dump / "a.pcap").exists():
+            time.sleep(0.2)
+        assert not (dump / "a.pcap").exists()
+        cassandra.stop()
+        node_stopped = True
+        os.rename(second, dump / "b.pcap")
+        lines.wait_for(f"{dump / 'b.pcap'} waits: the store cannot start its ledger entry now", 300)
+        proc.terminate()
+        assert proc.wait(timeout=120) == 0, "\n".join(lines.seen)
+    finally:
+        print("\n".join(lines.seen))  # shown when the test fails (or with -s)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if node_stopped:
+            cassandra.start()
+    assert (dump / "b.pcap").exists()
+    assert not any(f"ingested {dump / 'b.pcap'}" in line for line in lines.seen), lines.seen
+    r = ta("watch", "--once", "--naming", "dns", dump, "--store", store, "--spool", spool, "--delete-after",
+           env={PASSWORD_ENV: cassandra.password})
+    assert f"ingested {dump / 'b.pcap'}" in r.stderr, r.stderr
+    assert not (dump / "b.pcap").exists()
+    assert stored_endpoints(cassandra, store) == truth_endpoints(truth)
