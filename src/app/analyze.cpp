@@ -40,6 +40,7 @@ int run_analyze(const AnalyzeArgs &args) {
     case ingest::FileOutcome::ok:
     case ingest::FileOutcome::empty:
     case ingest::FileOutcome::store_failed: // the run's result says it
+    case ingest::FileOutcome::deferred:     // the same
       break;
     case ingest::FileOutcome::not_capture:
     case ingest::FileOutcome::damaged:

@@ -46,6 +46,7 @@ int run_watch(const WatchArgs &args) {
       break;
     case ingest::FileOutcome::stopped:
     case ingest::FileOutcome::store_failed: // the run's result says it
+    case ingest::FileOutcome::deferred:     // the source's note says it, and retries
       break;
     }
   };

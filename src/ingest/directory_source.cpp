@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <optional>
+#include <thread>
 #include <utility>
 
 #include <sys/stat.h>
@@ -116,33 +118,56 @@ DirectorySource::~DirectorySource() = default;
 
 Result<Step> DirectorySource::step(Engine &engine, StopToken stop, Clock::time_point wake_by) {
   while (!stop.requested() && engine.store_status().ok()) {
-    auto name = watch_->next_ready();
+    std::optional<std::string> name;
+    if (waiting_) {
+      if (Clock::now() < retry_at_) {
+        break; // newer files stay queued behind it
+      }
+      name = waiting_;
+    } else {
+      name = watch_->next_ready();
+    }
     if (!name) {
       break;
     }
-    ingest(engine, stop, *name);
+    if (!ingest(engine, stop, *name)) {
+      break;
+    }
   }
+  if (waiting_) {
+    if (auto *m = engine.metrics()) {
+      m->set_files_deferred(1 + watch_->ready().size());
+    }
+  }
+  const bool finished = options_.once && !waiting_;
+  if (finished || stop.requested() || !engine.store_status().ok()) {
+    return finished ? Step::finished : Step::more;
+  }
+  const auto until = waiting_ ? std::min(wake_by, retry_at_) : wake_by;
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+  const auto ms = std::clamp<std::int64_t>(left.count(), 0, 60'000);
   if (options_.once) {
-    return Step::finished;
+    // No watching in this mode (only the files there at start are read):
+    // a short sleep, so that a stop request is seen soon.
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min<std::int64_t>(ms, 200)));
+  } else {
+    watch_->wait(static_cast<int>(ms));
   }
-  if (stop.requested() || !engine.store_status().ok()) {
-    return Step::more;
-  }
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(wake_by - Clock::now());
-  watch_->wait(static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, 60'000)));
   return Step::more;
 }
 
-void DirectorySource::ingest(Engine &engine, StopToken stop, const std::string &name) {
+bool DirectorySource::ingest(Engine &engine, StopToken stop, const std::string &name) {
   const std::string path = options_.directory + "/" + name;
   SkipReason reason = SkipReason::count_;
   std::string why;
   switch (check_file(path, options_.follow_symlinks, reason, why)) {
   case Check::gone:
-    return; // gone (deleted, or renamed away) before we got to it
+    resumed(engine);
+    return true; // gone (deleted, or renamed away) before we got to it
   case Check::skipped:
+    resumed(engine);
     skip(engine, path, reason, why);
-    return;
+    return true;
   case Check::regular:
     break;
   }
@@ -151,6 +176,11 @@ void DirectorySource::ingest(Engine &engine, StopToken stop, const std::string &
   const FileResult result = engine.ingest_file(
       path, stop, {},
       options_.follow_symlinks ? capture::FileOpen::regular : capture::FileOpen::regular_no_follow);
+  if (result.outcome == FileOutcome::deferred) {
+    defer(engine, name, path, result.status);
+    return false;
+  }
+  resumed(engine);
   if (auto *m = engine.metrics()) {
     m->on_file_ingested();
   }
@@ -159,7 +189,7 @@ void DirectorySource::ingest(Engine &engine, StopToken stop, const std::string &
   }
   if (!options_.delete_after ||
       (result.outcome != FileOutcome::ok && result.outcome != FileOutcome::empty)) {
-    return;
+    return true;
   }
   if (Status st = engine.drain(); !st) {
     // Not durable: the file stays. A failed write ends the run (the runner
@@ -167,10 +197,44 @@ void DirectorySource::ingest(Engine &engine, StopToken stop, const std::string &
     if (engine.store_status().ok() && observer_.note) {
       observer_.note(st);
     }
-    return;
+    return true;
   }
   if (unlink(path.c_str()) != 0 && observer_.note) {
     observer_.note(Status::io_error(path + ": cannot delete (" + std::strerror(errno) + ")"));
+  }
+  return true;
+}
+
+void DirectorySource::defer(Engine &engine, const std::string &name, const std::string &path,
+                            const Status &why) {
+  if (!waiting_) {
+    // A new outage (or a new file caught by it): one note and one count,
+    // then quiet retries.
+    waiting_ = name;
+    backoff_ = options_.retry_first;
+    if (auto *m = engine.metrics()) {
+      m->on_file_deferred();
+    }
+    if (observer_.note) {
+      observer_.note(Status(StatusCode::unavailable,
+                            path + " waits: the store cannot start its ledger entry now (" +
+                                why.message() + "); retrying",
+                            why.detail()));
+    }
+  } else {
+    backoff_ = std::min<Clock::duration>(backoff_ * 2, options_.retry_last);
+  }
+  ++deferrals_;
+  retry_at_ = Clock::now() + backoff_;
+}
+
+void DirectorySource::resumed(Engine &engine) {
+  if (!waiting_) {
+    return;
+  }
+  waiting_.reset();
+  if (auto *m = engine.metrics()) {
+    m->set_files_deferred(0);
   }
 }
 

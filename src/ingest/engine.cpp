@@ -118,6 +118,9 @@ FileResult Engine::ingest_file(const std::string &path, StopToken stop, const Pr
   store::SourceState state;
   Status st;
   writer_->call([&](store::Store &s) { st = s.begin_source({fp, path}, state); });
+  if (st.is_unavailable()) {
+    return finish(FileOutcome::deferred, st); // the analyzer has not seen a frame
+  }
   if (!st) {
     if (store_failure_.ok()) {
       store_failure_ = st;

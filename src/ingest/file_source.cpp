@@ -17,6 +17,12 @@ Result<Step> FileSource::step(Engine &engine, StopToken stop, Clock::time_point 
   if (observer_.file_done) {
     observer_.file_done(path, result);
   }
+  if (result.outcome == FileOutcome::deferred) {
+    // A list of files is read once, in order: a file the store cannot
+    // start now ends the run (the files after it keep their order for a
+    // rerun), rather than being left out silently.
+    return result.status;
+  }
   return next_ < paths_.size() ? Step::more : Step::finished;
 }
 

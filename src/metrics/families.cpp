@@ -113,6 +113,18 @@ Metrics::Impl::Impl(const Options &o)
                         .Help("Names in a watched directory not read: symlink, "
                               "not_regular_file, unreadable")
                         .Register(*registry)),
+      files_deferred(prometheus::BuildGauge()
+                         .Name("traffic_ingest_files_deferred")
+                         .Help("Files of a watched directory waiting for the store to start "
+                               "their ledger entry")
+                         .Register(*registry)
+                         .Add({})),
+      file_deferrals(prometheus::BuildCounter()
+                         .Name("traffic_ingest_file_deferrals_total")
+                         .Help("Files a watched directory put off because the store could not "
+                               "start their ledger entry (once per file and outage)")
+                         .Register(*registry)
+                         .Add({})),
       store_batch_seconds(
           prometheus::BuildHistogram()
               .Name("traffic_store_batch_seconds")

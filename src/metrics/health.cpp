@@ -106,4 +106,12 @@ void Metrics::on_file_skipped(const std::string &reason) {
   impl_->files_skipped.Add({{"reason", reason}}).Increment();
 }
 
+void Metrics::on_file_deferred() {
+  impl_->file_deferrals.Increment();
+}
+
+void Metrics::set_files_deferred(std::uint64_t waiting) {
+  impl_->files_deferred.Set(static_cast<double>(waiting));
+}
+
 } // namespace ta::metrics

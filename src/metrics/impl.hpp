@@ -141,6 +141,8 @@ struct Metrics::Impl {
   prometheus::Family<prometheus::Counter> &capture_if_dropped;
   prometheus::Counter &files_ingested;
   prometheus::Family<prometheus::Counter> &files_skipped;
+  prometheus::Gauge &files_deferred;
+  prometheus::Counter &file_deferrals;
   prometheus::Histogram &store_batch_seconds;
   prometheus::Counter &store_errors;
   prometheus::Gauge &records_pending;

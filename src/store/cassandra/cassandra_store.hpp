@@ -114,6 +114,11 @@ inline TimeUs now_us() {
 [[nodiscard]] Status cql_failure(const ta::Status &s, std::string message);
 // cql_failure with "cassandra: DOING: <the CQL message>".
 [[nodiscard]] Status from_cql(const ta::Status &s, std::string_view doing);
+// A failure of a read that begin_source needs (the source ledger): one the
+// cluster may answer later (cql::is_transient: too few replicas, no host, a
+// timeout, overload) becomes `unavailable`, the Store contract's "try again
+// later", keeping its message and CQL code; any other is returned as is.
+[[nodiscard]] Status ledger_failure(const Status &s);
 
 struct WriteStatements {
   cql::Prepared packet, rollup, flow, endpoint_hour, day, addr_last, addr_first, local_host,

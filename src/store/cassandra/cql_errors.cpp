@@ -15,4 +15,11 @@ Status from_cql(const Status &s, std::string_view doing) {
   return cql_failure(s, "cassandra: " + std::string(doing) + ": " + s.message());
 }
 
+Status ledger_failure(const Status &s) {
+  if (cql::is_transient(s)) {
+    return {StatusCode::unavailable, s.message(), s.detail()};
+  }
+  return s;
+}
+
 } // namespace ta::store::detail::cassandra

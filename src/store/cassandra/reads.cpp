@@ -44,7 +44,7 @@ Status CassandraStore::begin_source(const SourceInfo &info, SourceState &state) 
       }
     });
     if (!st) {
-      return st;
+      return ledger_failure(st);
     }
     if (!remote || remote->id <= 0) {
       remote.reset();
@@ -56,7 +56,7 @@ Status CassandraStore::begin_source(const SourceInfo &info, SourceState &state) 
         }
       });
       if (!st) {
-        return st;
+        return ledger_failure(st);
       }
     }
   }

@@ -18,6 +18,7 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -91,6 +92,11 @@ struct FakeState {
   bool fail_writes = false;
   // Called (on the writer thread) inside every begin_source.
   std::function<void()> on_begin_source;
+  // The next this many begin_source calls fail `unavailable` (the store
+  // cannot answer now); with `begin_fails_for_good`, every one fails for good.
+  int begin_unavailable = 0;
+  bool begin_fails_for_good = false;
+  std::vector<std::string> begun; // paths whose ledger entry was started, in order
 
   [[nodiscard]] std::uint64_t record_count() {
     std::lock_guard lock(mu);
@@ -111,6 +117,14 @@ public:
       state_->on_begin_source();
     }
     std::lock_guard lock(state_->mu);
+    if (state_->begin_fails_for_good) {
+      return store::Status::failure("ledger table missing");
+    }
+    if (state_->begin_unavailable > 0) {
+      --state_->begin_unavailable;
+      return store::Status::unavailable("no node answers");
+    }
+    state_->begun.push_back(info.path);
     auto [it, added] =
         state_->ids.emplace(info.fingerprint, static_cast<std::int64_t>(state_->ids.size() + 1));
     (void)added;

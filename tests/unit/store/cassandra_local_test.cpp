@@ -13,6 +13,7 @@
 #include "ta/store/spec.hpp"
 
 #include "batch_codec.hpp"
+#include "cassandra_store.hpp"
 #include "spool.hpp"
 #include "test_util.hpp"
 
@@ -468,6 +469,27 @@ TEST(CassandraStore, AllNodesDownAtStartKeepsTheSpool) {
   ASSERT_TRUE(spool->find_source("fp", state));
   ASSERT_TRUE(state);
   EXPECT_EQ(state->id, 3);
+}
+
+// What begin_source says when the cluster cannot read the source ledger:
+// `unavailable` (the caller waits and retries) for what the cluster may
+// answer later, the failure itself otherwise. CQL codes from the protocol:
+// 0x1000 unavailable, 0x1001 overloaded, 0x1200 read_timeout, 0x2200 invalid.
+TEST(CassandraStore, LedgerReadFailuresTheClusterMayAnswerLaterAreUnavailable) {
+  using detail::cassandra::ledger_failure;
+  const Status quorum_lost(StatusCode::server_error, "cannot achieve QUORUM", 0x1000);
+  const Status mapped = ledger_failure(quorum_lost);
+  EXPECT_TRUE(mapped.is_unavailable());
+  EXPECT_EQ(mapped.message(), "cannot achieve QUORUM");
+  EXPECT_EQ(mapped.detail(), 0x1000);
+  EXPECT_TRUE(ledger_failure({StatusCode::server_error, "busy", 0x1001}).is_unavailable());
+  EXPECT_TRUE(ledger_failure({StatusCode::server_error, "slow", 0x1200}).is_unavailable());
+  EXPECT_TRUE(ledger_failure(Status::unavailable("no host available")).is_unavailable());
+  EXPECT_TRUE(ledger_failure(Status::timeout("no answer")).is_unavailable());
+  const Status invalid(StatusCode::server_error, "unconfigured table sources", 0x2200);
+  EXPECT_EQ(ledger_failure(invalid).code(), StatusCode::server_error);
+  EXPECT_EQ(ledger_failure(Status::unauthenticated("bad password")).code(),
+            StatusCode::unauthenticated);
 }
 
 } // namespace

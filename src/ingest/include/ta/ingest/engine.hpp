@@ -70,6 +70,10 @@ enum class FileOutcome : std::uint8_t {
   damaged,      // frames up to the damage were ingested
   store_failed, // see Engine::store_status()
   stopped,      // the stop token was set mid-file
+  // The store could not start the file's ledger entry now (begin_source
+  // said `unavailable`): nothing of the file was read or counted, the
+  // engine is not failed, and the same file may be given again later.
+  deferred,
 };
 
 struct FileResult {
@@ -114,7 +118,9 @@ public:
   // Pipeline stats -> metrics (from the analyzer's thread).
   void publish();
   // ok, or the first store failure (a failed write, or a ledger entry that
-  // could not be started); once failed, the engine stays failed.
+  // could not be started for good); once failed, the engine stays failed.
+  // A ledger entry the store cannot start only now is no failure (see
+  // FileOutcome::deferred).
   [[nodiscard]] Status store_status() const;
   // Waits until everything submitted is durable, then (a backend with a
   // spool) until it reached its database or the spool wait ran out.

@@ -6,9 +6,11 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,12 +68,25 @@ private:
 // and told through the observer's note, and never deleted. The capture
 // reader then opens the name again with the same refusals and checks the
 // descriptor it reads, so a name swapped in between is refused too.
+//
+// A store that cannot start a file's ledger entry now (FileOutcome::
+// deferred: a cluster with too few live nodes) does not end the run: the
+// file waits, and is tried again after 1 s, then 2, 4, ... up to 30 s, until
+// the store answers; one note says so per outage. Files are read in order:
+// while one waits, newer names stay queued behind it untouched, so the
+// waiting list is that one file (bounded) and the store is not asked once
+// per queued file. With `once`, the source is finished only when the files
+// there at start were all read (or a stop request ends the run).
 struct DirectoryOptions {
   std::string directory;
   bool delete_after = false;
-  bool once = false; // the files there now (none deferred), then finished
+  bool once = false; // the files there now (none put off for settling), then finished
   double settle_seconds = 2.0;
   bool follow_symlinks = false;
+  // A file the store cannot start now is tried again after `retry_first`,
+  // the wait doubling up to `retry_last`.
+  std::chrono::milliseconds retry_first{1000};
+  std::chrono::milliseconds retry_last{30000};
 };
 
 // Why a directory source did not read a name. Stable snake_case names
@@ -104,16 +119,27 @@ public:
   [[nodiscard]] std::uint64_t skipped(SkipReason reason) const {
     return skipped_.at(static_cast<std::size_t>(reason));
   }
+  // The file waiting for the store (see above), if any; how many times a
+  // file was put off (first tries and retries).
+  [[nodiscard]] const std::optional<std::string> &waiting() const { return waiting_; }
+  [[nodiscard]] std::uint64_t deferrals() const { return deferrals_; }
 
 private:
   DirectorySource(DirectoryOptions options, FileObserver observer,
                   std::unique_ptr<DirectoryWatch> watch);
-  void ingest(Engine &engine, StopToken stop, const std::string &name);
+  // False when the file was deferred (it is then waiting_).
+  bool ingest(Engine &engine, StopToken stop, const std::string &name);
+  void defer(Engine &engine, const std::string &name, const std::string &path, const Status &why);
+  void resumed(Engine &engine);
   void skip(Engine &engine, const std::string &path, SkipReason reason, const std::string &why);
   DirectoryOptions options_;
   FileObserver observer_;
   std::unique_ptr<DirectoryWatch> watch_;
   std::array<std::uint64_t, static_cast<std::size_t>(SkipReason::count_)> skipped_{};
+  std::optional<std::string> waiting_;
+  Clock::time_point retry_at_{};
+  Clock::duration backoff_{};
+  std::uint64_t deferrals_ = 0;
 };
 
 // Live capture on interfaces.

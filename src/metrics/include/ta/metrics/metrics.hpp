@@ -116,6 +116,10 @@ public:
   // A name in a watched directory that was not read; `reason` is one of the
   // ingest library's stable skip reason names ("symlink", ...).
   void on_file_skipped(const std::string &reason);
+  // A file of a watched directory put off because the store could not start
+  // its ledger entry (once per file and outage), and how many files wait.
+  void on_file_deferred();
+  void set_files_deferred(std::uint64_t waiting);
   // The store backend's own families, collected at every scrape (the
   // callback must not block on I/O). Replaces an earlier one.
   void set_backend(std::function<void(std::vector<store::BackendFamily> &)> fn);

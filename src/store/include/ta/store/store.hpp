@@ -239,6 +239,9 @@ public:
   virtual ~Store() = default;
 
   // Registers (or finds) a source and says how far a previous ingest got.
+  // `unavailable` means the store cannot answer now but may later (a
+  // cluster with too few live nodes): nothing was registered, and the caller
+  // may try again; any other failure is permanent.
   [[nodiscard]] virtual Status begin_source(const SourceInfo &info, SourceState &state) = 0;
   // All of the batch or none of it; idempotent under replay.
   [[nodiscard]] virtual Status write(const Batch &batch) = 0;
