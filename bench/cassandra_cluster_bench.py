@@ -107,12 +107,20 @@ def make_schema(contacts, ks, rf, consistency, tmp):
     (the client waits for schema agreement after its DDL)."""
     drop(contacts, ks)
     replication = f"{{'class': 'NetworkTopologyStrategy', 'datacenter1': {rf}}}"
-    r = subprocess.run([TA, "analyze", "--quiet", "--store", f"cassandra://{USER}@{','.join(contacts)}/{ks}",
-                        "--replication", replication, "--consistency", consistency,
-                        "--spool", f"{tmp}/warm.db", ROOT / "tests/data/arkime_v6.pcap"],
-                       env=TA_ENV, capture_output=True, text=True, timeout=300)
-    if r.returncode != 0:
-        raise SystemExit(f"schema in {ks} failed: {r.stderr}")
+    # A few tries: on a fresh cluster a statement was once prepared on a node
+    # that did not have the new table yet ("table sources does not exist");
+    # the DDL is idempotent (IF NOT EXISTS), so trying again is safe.
+    for attempt in range(1, 4):
+        r = subprocess.run([TA, "analyze", "--quiet", "--store",
+                            f"cassandra://{USER}@{','.join(contacts)}/{ks}", "--replication", replication,
+                            "--consistency", consistency, "--spool", f"{tmp}/warm{attempt}.db",
+                            ROOT / "tests/data/arkime_v6.pcap"],
+                           env=TA_ENV, capture_output=True, text=True, timeout=300)
+        if r.returncode == 0:
+            return
+        log(f"schema in {ks}, try {attempt}: {r.stderr.strip()}")
+        time.sleep(5)
+    raise SystemExit(f"schema in {ks} failed: {r.stderr}")
 
 
 def ours(contacts, cap, rows, rf, consistency, routing, label):
@@ -243,17 +251,25 @@ def main():
     try:
         log("starting 1 node")
         one = script("cassandra-cluster", "start", "1", env=ONE_ENV).split(",")
+        # Untimed warm-up: the first write after a node starts is slow (cold JIT).
+        ours(one, share_cap, share_rows, 1, "one", "token-aware", "warm-up, 1 node")
         results.append(ours(one, cap, rows, 1, "one", "token-aware", "ours, 1 node, RF 1, ONE"))
         script("cassandra-cluster", "stop", "--wipe", env=ONE_ENV)
         log("starting 3 nodes")
         three = script("cassandra-cluster", "start", "3", env=THREE_ENV).split(",")
-        results.append(ours(three, cap, rows, 3, "quorum", "token-aware",
-                            "ours, 3 nodes, RF 3, QUORUM, token-aware"))
-        results.append(ours(three, cap, rows, 3, "quorum", "round-robin",
-                            "ours, 3 nodes, RF 3, QUORUM, round-robin"))
+        # The routing-share runs come first and warm the 3 nodes up.
         for rf, cl in ((3, "quorum"), (1, "one")):
             for routing in ("token-aware", "round-robin"):
                 shares.append(routing_share(three, share_cap, share_rows, rf, cl, routing))
+        # ABBA order, best of two each: the machine's load drifts during a run.
+        tried = {"token-aware": [], "round-robin": []}
+        for routing in ("token-aware", "round-robin", "round-robin", "token-aware"):
+            tried[routing].append(ours(three, cap, rows, 3, "quorum", routing,
+                                       f"ours, 3 nodes, RF 3, QUORUM, {routing}"))
+        for routing, runs in tried.items():
+            best = dict(min(runs, key=lambda r: r["seconds"]))
+            best["tried_seconds"] = [r["seconds"] for r in runs]
+            results.append(best)
         results.append(python_driver(three, PY_ROWS))
     finally:
         script("cassandra-cluster", "stop", "--wipe", env=ONE_ENV)
