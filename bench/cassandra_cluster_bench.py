@@ -25,6 +25,10 @@ ports, so it does not meet the e2e tests' cluster):
                       (fewer than the capture: the rate is what is compared,
                       and all of them would take many minutes)
 
+Before timing, an untimed warm-up (1 node) or the routing-share runs (3
+nodes) warm the JIT; the two routing modes are then timed in ABBA order and
+the best of each is kept (both times are listed).
+
 The 1-node cluster and the 3-node cluster run one after the other on the
 same ports (never 4 JVMs on 2 cores). Rows are packet rows; ours also writes
 roll-ups and the partition catalog, which are not counted. The nodes share
