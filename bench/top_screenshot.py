@@ -44,6 +44,25 @@ def fetch(net, url, host=None):
                check=False)
 
 
+def long_lived(net):
+    """Two downloads that last across many flushes, so the PROGRAM column
+    has owners to show (a flow is mapped at the 1 s flush after it is named;
+    the short fetches below end before that): curl, rate-limited (the
+    receive window then throttles the server), and a slow Python reader."""
+    return [
+        subprocess.Popen(["ip", "netns", "exec", net.cli, "curl", "-s", "-o", "/dev/null",
+                          "--max-time", "20", "--limit-rate", "150k", "-H",
+                          "Host: video.stream.test", "http://10.77.0.11/stream.bin"]),
+        subprocess.Popen(["ip", "netns", "exec", net.cli, "python3", "-c",
+                          "import socket, time\n"
+                          "s = socket.create_connection(('10.77.0.11', 80))\n"
+                          "s.sendall(b'GET /stream.bin HTTP/1.1\\r\\nHost: updates.os.test\\r\\n\\r\\n')\n"
+                          "end = time.time() + 20\n"
+                          "while time.time() < end and s.recv(4096):\n"
+                          "    time.sleep(0.05)\n"]),
+    ]
+
+
 def traffic(net):
     for i in range(ROUNDS):
         for h in HOSTS:
@@ -80,6 +99,7 @@ def main():
             www = tmp / "www"
             (www / "mid.bin").write_bytes(os.urandom(40_000))
             (www / "big.bin").write_bytes(os.urandom(400_000))
+            (www / "stream.bin").write_bytes(os.urandom(8_000_000))
             cmd = f"exec ip netns exec {net.cli} {TA} top -i {net.cli_if}"
             tmux(sock, "new-session", "-d", "-s", "shot", "-x", str(COLUMNS), "-y", str(LINES),
                  cmd)
@@ -89,9 +109,15 @@ def main():
                     if time.time() > deadline:
                         raise SystemExit("top_screenshot: top never drew its table")
                     time.sleep(0.2)
-                traffic(net)
-                time.sleep(1.5)  # one more redraw with the last of it
-                text = tmux(sock, "capture-pane", "-p", "-t", "shot").stdout.rstrip("\n")
+                slow = long_lived(net)
+                try:
+                    traffic(net)
+                    time.sleep(1.5)  # one more redraw with the last of it
+                    text = tmux(sock, "capture-pane", "-p", "-t", "shot").stdout.rstrip("\n")
+                finally:
+                    for p in slow:
+                        p.kill()
+                        p.wait(timeout=10)
                 tmux(sock, "send-keys", "-t", "shot", "q")
             finally:
                 subprocess.run(["tmux", "-S", sock, "kill-server"], capture_output=True,
