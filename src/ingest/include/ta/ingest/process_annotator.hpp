@@ -69,17 +69,8 @@ public:
   }
 
 private:
-  struct FlowId {
-    std::int64_t source = 0;
-    std::uint64_t first_frame = 0;
-    friend bool operator==(const FlowId &, const FlowId &) = default;
-  };
-  struct FlowIdHash {
-    std::size_t operator()(const FlowId &id) const noexcept {
-      return std::hash<std::uint64_t>{}(id.first_frame * 0x9E3779B97F4A7C15ULL ^
-                                        static_cast<std::uint64_t>(id.source));
-    }
-  };
+  using FlowId = store::FlowId;
+  using FlowIdHash = store::FlowIdHash;
   enum class State : std::uint8_t { deferred, done };
   struct Entry {
     State state = State::deferred;

@@ -108,6 +108,20 @@ struct FlowRecord {
   std::string program;
 };
 
+// A flow's identity across batches: the capture (source id) and the frame
+// that opened it, as FlowRecord carries them.
+struct FlowId {
+  std::int64_t source = 0;
+  std::uint64_t first_frame = 0;
+  friend bool operator==(const FlowId &, const FlowId &) = default;
+};
+struct FlowIdHash {
+  std::size_t operator()(const FlowId &id) const noexcept {
+    return std::hash<std::uint64_t>{}(id.first_frame * 0x9E3779B97F4A7C15ULL ^
+                                      static_cast<std::uint64_t>(id.source));
+  }
+};
+
 struct LearntAddress {
   IpAddress address;
   std::uint32_t name = 0; // index into Batch::endpoints

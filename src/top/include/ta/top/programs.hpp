@@ -74,17 +74,8 @@ private:
     std::vector<std::string> programs;
     std::uint64_t more = 0;
   };
-  struct FlowId {
-    std::int64_t source = 0;
-    std::uint64_t first_frame = 0;
-    friend bool operator==(const FlowId &, const FlowId &) = default;
-  };
-  struct FlowIdHash {
-    std::size_t operator()(const FlowId &id) const noexcept {
-      return std::hash<std::uint64_t>{}(id.first_frame * 0x9E3779B97F4A7C15ULL ^
-                                        static_cast<std::uint64_t>(id.source));
-    }
-  };
+  using FlowId = store::FlowId;
+  using FlowIdHash = store::FlowIdHash;
   using FlowSet = std::unordered_set<FlowId, FlowIdHash>;
 
   Sample &program(const std::string &name);
