@@ -1,7 +1,7 @@
 // libFuzzer target for the Cassandra spool's batch decoder: a spool file is
 // on disk and may be damaged. Any input either decodes to a batch whose
 // indexes are all in range and which re-encodes to exactly the input (an
-// input in the format spooled before flow naming, "TAB1": to bytes that
+// input in an older format, "TAB1" or "TAB2": to bytes that
 // decode to the same batch again), or is refused with a message; never a
 // crash or a read past the end.
 #include <cstddef>
@@ -43,7 +43,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
   }
   std::vector<std::byte> again;
   ta::store::detail::encode_batch(batch, again);
-  const bool old_format = size >= 4 && data[3] == '1';
+  // Older formats ("TAB1" before flow naming, "TAB2" before programs were
+  // kept) re-encode as the current one.
+  const bool old_format = size >= 4 && (data[3] == '1' || data[3] == '2');
   if (!old_format) {
     if (again.size() != size || std::memcmp(again.data(), data, size) != 0) {
       std::abort();
@@ -54,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
   ta::store::Batch twice;
   std::vector<std::byte> thrice;
   if (!ta::store::detail::decode_batch(again, twice, error) ||
-      twice.packets.size() != batch.packets.size() || !twice.flows.empty()) {
+      twice.packets.size() != batch.packets.size() || twice.flows.size() != batch.flows.size()) {
     std::abort();
   }
   ta::store::detail::encode_batch(twice, thrice);
