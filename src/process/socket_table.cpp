@@ -223,10 +223,11 @@ bool parse_netlink_buffer(std::span<const std::byte> buffer, Protocol protocol,
     if (type == NLMSG_ERROR) {
       ByteCursor e(body);
       std::uint32_t code = 0;
-      error = read_host_u32(e, code) ? -static_cast<int>(code) : EPROTO;
-      if (error == 0) {
-        error = EPROTO;
-      }
+      // nlmsgerr.error: a negative errno. Anything else (0, positive, or
+      // out of errno's range, INT_MIN included) is a malformed reply.
+      const std::int64_t negated =
+          read_host_u32(e, code) ? -static_cast<std::int64_t>(static_cast<std::int32_t>(code)) : 0;
+      error = negated > 0 && negated <= 4095 ? static_cast<int>(negated) : EPROTO;
       return false;
     }
     if (type == SOCK_DIAG_BY_FAMILY) {
